@@ -1,0 +1,1 @@
+"""Builder: turn a source benchmark into a versioned, deterministic, perturbed release."""

@@ -1,0 +1,1 @@
+"""Leaderboard: the Gradio Space that ranks models by accuracy and robustness."""

@@ -1,0 +1,1 @@
+"""Submissions: validate predictions, score them against hidden labels, keep every result."""
