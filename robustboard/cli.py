@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name == name:  # that package has no commands yet
+            if err.name and name.startswith(err.name):  # that package has no commands yet
                 continue
             raise
         module.register(subparsers)
