@@ -7,7 +7,13 @@ import importlib
 import sys
 
 # Packages whose `cli.register(subparsers)` adds subcommands, in the order the data flows.
-COMMAND_MODULES = ("builder.cli", "robustboard.hub_cli", "submissions.cli", "leaderboard.cli", "baselines.cli")
+COMMAND_MODULES = (
+    "builder.cli",
+    "robustboard.hub_cli",
+    "submissions.cli",
+    "leaderboard.cli",
+    "baselines.cli",
+)
 
 
 class UserError(Exception):

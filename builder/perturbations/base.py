@@ -25,6 +25,7 @@ class Perturbation:
     name: ClassVar[str] = ""  # registry key used in release specs, e.g. "typos"
     family: ClassVar[str] = ""  # the config the slot belongs to
     description: ClassVar[str] = ""
+    task_types: ClassVar[tuple[str, ...]] = ("multiple_choice", "classification")  # where it applies
 
     def perturb(self, example: Example, rng: random.Random) -> Example:
         raise NotImplementedError
@@ -64,7 +65,9 @@ def create(name: str, **params) -> Perturbation:
         return cls(**params)
     except TypeError as err:
         fields = ", ".join(f.name for f in dataclasses.fields(cls)) or "none"
-        raise ValueError(f"perturbation {name!r}: bad parameters {params} ({err}); it takes: {fields}") from None
+        raise ValueError(
+            f"perturbation {name!r}: bad parameters {params} ({err}); it takes: {fields}"
+        ) from None
 
 
 PerturbFn = Callable[[Example, random.Random], Example]
