@@ -14,7 +14,9 @@ from typing import Literal
 TaskType = Literal["multiple_choice", "classification"]
 
 DEFAULT_INSTRUCTION = {
-    "multiple_choice": "The following is a multiple choice question. Answer with the letter of the correct option.",
+    "multiple_choice": (
+        "The following is a multiple choice question. Answer with the letter of the correct option."
+    ),
     "classification": "Classify the text. Answer with one of the labels.",
 }
 
