@@ -1,0 +1,462 @@
+"""Readers for the scorer's inputs: hidden labels, predictions, and lm-evaluation-harness sample logs.
+
+Every reader returns a pandas DataFrame backed by Arrow (`pd.ArrowDtype`), so that a million label
+rows with list columns (`choices`, `choice_labels`) are read without building a Python object per
+cell; the scorer hands the columns straight back to `pyarrow.compute`.
+
+Predictions carry a `_where` column (1-based line or row number in the file, plus `_file` for
+multi-file lm-eval input) so that validation can say *where* a problem is; `df.attrs["format"]` is
+`jsonl`, `csv`, `parquet` or `lm-eval`, and `df.attrs["unit"]` is `line` or `row`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
+from submissions.validation import MAX_PROBLEMS, Problems
+
+KEY_COLUMNS = ("example_id", "variant_id")
+PREDICTION_COLUMNS = ("example_id", "variant_id", "prediction")
+LABEL_COLUMNS = ("example_id", "variant_id", "gold")
+LIST_COLUMNS = ("choice_labels", "choices", "label_names")
+OPTIONAL_LABEL_COLUMNS = ("task", "family", *LIST_COLUMNS)
+FORMATS = ("jsonl", "csv", "parquet", "lm-eval")
+
+_STRING_SCHEMA = pa.schema([(name, pa.string()) for name in PREDICTION_COLUMNS])
+
+
+# --------------------------------------------------------------------------------------------- labels
+
+
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read hidden labels: a labels folder (every parquet file below it) or one JSONL/CSV/parquet file.
+
+    In a folder written by the builder (`<config>/<split>-00000-of-00001.parquet`) the top-level
+    folder name is the perturbation family, added as column `family` when the files lack one.
+    """
+    path = Path(path)
+    what = f"labels {path}"
+    problems = Problems(what)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if not any(s.startswith(".") for s in p.parts))
+        if not files:
+            problems.add(str(path), "no parquet files in the labels folder")
+            problems.raise_if_any()
+        tables = []
+        for file in files:
+            table = _read_table(file, "parquet", problems, LABEL_COLUMNS)
+            if table is None:
+                continue
+            relative = file.relative_to(path)
+            if "family" not in table.column_names and len(relative.parts) > 1:
+                table = table.append_column(
+                    "family", pa.array([relative.parts[0]] * table.num_rows, pa.string())
+                )
+            tables.append(table)
+        problems.raise_if_any()
+        table = pa.concat_tables(tables, promote_options="permissive")
+    elif path.is_file():
+        table = _read_table(path, _format_of(path), problems, LABEL_COLUMNS)
+        problems.raise_if_any()
+        for name in LIST_COLUMNS:
+            if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+                table = _parse_json_lists(table, name, problems)
+        problems.raise_if_any()
+    else:
+        problems.add(str(path), "no such file or folder")
+        problems.raise_if_any()
+    keep = [c for c in (*LABEL_COLUMNS, *OPTIONAL_LABEL_COLUMNS) if c in table.column_names]
+    table = table.select(keep)
+    for name in ("example_id", "variant_id", "gold", "task", "family"):
+        if name in table.column_names:
+            table = table.set_column(
+                table.column_names.index(name), name, pc.cast(table.column(name), pa.string())
+            )
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _parse_json_lists(table: pa.Table, name: str, problems: Problems) -> pa.Table:
+    """CSV has no list type: list columns are written as JSON arrays (`["A", "B"]`)."""
+    values = table.column(name).to_pylist()
+    parsed: list[list[str] | None] = []
+    for row, value in enumerate(values, start=1):
+        if value is None or value == "":
+            parsed.append(None)
+            continue
+        try:
+            item = json.loads(value)
+        except json.JSONDecodeError:
+            item = None
+        if not isinstance(item, list):
+            problems.add(f"row {row}, column {name}", "is not a JSON list of strings")
+            parsed.append(None)
+            continue
+        parsed.append([str(x) for x in item])
+    index = table.column_names.index(name)
+    return table.set_column(index, name, pa.array(parsed, pa.list_(pa.string())))
+
+
+# ---------------------------------------------------------------------------------------- predictions
+
+
+def read_predictions(path: str | os.PathLike, *, format: str | None = None) -> pd.DataFrame:
+    """Read predictions: JSONL, CSV, parquet, lm-eval `samples_<task>_<time>.jsonl`, or a folder of those.
+
+    `format` overrides detection (the store keeps raw files under their sha256, without a suffix).
+    Raises ValidationError listing every problem (bad JSON lines, missing columns, empty files).
+    """
+    path = Path(path)
+    what = f"predictions {path.name}"
+    problems = Problems(what)
+    if path.is_dir():
+        files = sorted(path.rglob("samples_*.jsonl"))
+        if not files:
+            problems.add(str(path), "the folder has no lm-eval samples_<task>_<time>.jsonl files")
+            problems.raise_if_any()
+        return _read_lmeval(files, problems, root=path)
+    if not path.is_file():
+        problems.add(str(path), "no such file")
+        problems.raise_if_any()
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        problems.add(str(path), f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        problems.raise_if_any()
+    if fmt == "lm-eval":
+        return _read_lmeval([path], problems, root=path.parent)
+    table = _read_table(path, fmt, problems, PREDICTION_COLUMNS)
+    problems.raise_if_any()
+    where = np.asarray(table.column("_where")) if "_where" in table.column_names else None
+    table = table.select(list(PREDICTION_COLUMNS))
+    columns = {}
+    for name in PREDICTION_COLUMNS:
+        column = table.column(name)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            if name != "prediction" and not pa.types.is_integer(column.type):
+                problems.add(f"column {name}", f"must hold strings, not {column.type}")
+                continue
+            column = pc.cast(column, pa.string())
+        columns[name] = column
+    problems.raise_if_any()
+    frame = pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
+    frame["_where"] = np.arange(1, len(frame) + 1) if where is None else where
+    frame.attrs.update(format=fmt, unit="line" if fmt == "jsonl" else "row", source=str(path))
+    return frame
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """From the suffix; a JSONL file is lm-eval when named `samples_*` or its first record looks like one."""
+    path = Path(path)
+    fmt = _format_of(path)
+    if fmt == "jsonl" and (path.name.startswith("samples_") or _looks_like_lmeval(path)):
+        return "lm-eval"
+    return fmt
+
+
+def submission_bytes(path: str | os.PathLike) -> tuple[bytes, str]:
+    """The bytes the store keeps for a submission, and their format.
+
+    A file is kept byte for byte. lm-eval writes one samples file per task; a folder of them is
+    kept as their concatenation in sorted path order, which is itself a valid samples file (each
+    line names its example and slot in `doc`), so the stored raw object is still one file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("samples_*.jsonl"))
+        if not files:
+            problems = Problems(f"predictions {path.name}")
+            problems.add(str(path), "the folder has no lm-eval samples_<task>_<time>.jsonl files")
+            problems.raise_if_any()
+        parts = []
+        for file in files:
+            data = file.read_bytes()
+            parts.append(data if data.endswith(b"\n") or not data else data + b"\n")
+        return b"".join(parts), "lm-eval"
+    return path.read_bytes(), detect_format(path)
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    if suffix in (".csv",):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return suffix.lstrip(".") or "unknown"
+
+
+def _looks_like_lmeval(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(record, dict) and "doc_id" in record and "filtered_resps" in record
+    return False
+
+
+def _read_table(path: Path, fmt: str, problems: Problems, required: tuple[str, ...]) -> pa.Table | None:
+    """Read one JSONL/CSV/parquet file into Arrow; every problem goes to `problems`."""
+    where = str(path.name)
+    if fmt not in ("jsonl", "csv", "parquet"):
+        problems.add(where, f"unsupported file type {path.suffix!r}; use .jsonl, .csv or .parquet")
+        return None
+    if path.stat().st_size == 0:
+        problems.add(where, "the file is empty")
+        return None
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(path)
+        elif fmt == "csv":
+            table = _read_csv(path, required)
+        else:
+            table = _read_jsonl(path, problems, required)
+            if table is None:
+                return None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as err:
+        problems.add(where, f"cannot be read as {fmt}: {_first_line(err)}")
+        return None
+    if table.num_rows == 0:
+        problems.add(where, "the file has no rows")
+        return None
+    missing = [c for c in required if c not in table.column_names]
+    for name in missing:
+        problems.add(
+            f"{where}, column {name}", "is missing (columns present: " + ", ".join(table.column_names) + ")"
+        )
+    if missing:
+        return None
+    unit = "line" if fmt == "jsonl" else "row"
+    for name in required:
+        if name == "prediction":
+            continue  # an empty prediction is a missing answer, counted as wrong, not an error
+        column = pc.cast(table.column(name), pa.string())
+        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True)
+        positions = np.flatnonzero(np.asarray(empty))
+        if len(positions):
+            locations = [f"{unit} {n}, column {name}" for n in _numbers(table, positions[:MAX_PROBLEMS])]
+            problems.add_rows(locations, "is empty", total=len(positions))
+    return table
+
+
+def _numbers(table: pa.Table, positions: np.ndarray) -> list[int]:
+    if "_where" in table.column_names:
+        return np.asarray(table.column("_where"))[positions].tolist()
+    return (positions + 1).tolist()
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> pa.Table:
+    # Ids and answers are text even when they look like numbers ("3" is a label, "007" an id).
+    text_columns = {name: pa.string() for name in (*required, "task", "family", *LIST_COLUMNS)}
+    return pcsv.read_csv(
+        path,
+        convert_options=pcsv.ConvertOptions(column_types=text_columns, strings_can_be_null=False),
+    )
+
+
+def _read_jsonl(path: Path, problems: Problems, required: tuple[str, ...]) -> pa.Table | None:
+    """Fast path through Arrow's JSON reader; on any parse error, a line-by-line pass finds every bad line."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    nonblank = np.flatnonzero([bool(line.strip()) for line in lines]) + 1
+    if len(nonblank) == 0:
+        problems.add(path.name, "the file is empty")
+        return None
+    if required == PREDICTION_COLUMNS:
+        options = pjson.ParseOptions(explicit_schema=_STRING_SCHEMA, unexpected_field_behavior="ignore")
+    else:
+        options = pjson.ParseOptions()
+    try:
+        table = pjson.read_json(pa.BufferReader(data), parse_options=options)
+    except pa.ArrowInvalid:
+        table = _read_jsonl_slowly(path.name, lines, problems, required)
+        if table is None:
+            return None
+    if table.num_rows != len(nonblank):  # defensive: Arrow skipped or merged lines
+        table = _read_jsonl_slowly(path.name, lines, problems, required)
+        if table is None:
+            return None
+    return table.append_column("_where", pa.array(nonblank, pa.int64()))
+
+
+def _read_jsonl_slowly(name: str, lines: list[bytes], problems: Problems, required: tuple[str, ...]):
+    """Parse line by line: report every malformed line, accept numbers where text is expected."""
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            problems.add(f"line {number}", f"is not valid JSON ({err.msg if hasattr(err, 'msg') else err})")
+            continue
+        if not isinstance(record, dict):
+            problems.add(f"line {number}", f"is a JSON {type(record).__name__}, not an object")
+            continue
+        for key in required:
+            value = record.get(key)
+            if isinstance(value, bool | dict | list):
+                problems.add(f"line {number}, field {key}", f"must be a string, not {type(value).__name__}")
+                record[key] = None
+            elif value is not None and not isinstance(value, str):
+                record[key] = str(value)
+        records.append(record)
+    if problems:
+        return None
+    columns = {key: pa.array([r.get(key) for r in records], pa.string()) for key in required}
+    for key in sorted({k for r in records for k in r} - set(required)):
+        values = [r.get(key) for r in records]
+        try:
+            columns[key] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[key] = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+    return pa.table(columns)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+# --------------------------------------------------------------------------------------------- lm-eval
+
+
+def _read_lmeval(files: list[Path], problems: Problems, *, root: Path) -> pd.DataFrame:
+    """Turn lm-eval `--log_samples` records into prediction rows.
+
+    The record format is lm-eval's (evaluator.py + EvaluationTracker.save_results_samples):
+    `doc_id`, `doc` (the dataset row: here the release's public row, so it carries `example_id` and
+    `variant_id`), `target`, `arguments` (`{"gen_args_<i>": {"arg_0": context, "arg_1": ...}}`, or a
+    list of argument tuples in older versions), `resps`, `filtered_resps`, `filter`, `metrics`,
+    the hashes and the metric values. Responses are stringified by lm-eval (`["-1.5", "False"]`).
+
+    * multiple choice (one log-likelihood request per option; `arg_1` is the continuation, i.e. the
+      target delimiter + the option): the prediction is the continuation with the highest
+      log-likelihood (lm-eval's `acc`, not `acc_norm`), stripped of the delimiter;
+    * generate_until (one request whose `arg_1` is the generation kwargs): the prediction is the
+      filtered response text, later put through answer extraction.
+
+    When one file holds several filters (one line per document and filter), the `none` filter is
+    used if present, else the alphabetically first, so each document yields one prediction.
+    """
+    rows: list[tuple[str | None, str | None, str | None, int, int, str]] = []
+    names = [str(f.relative_to(root)) if f.is_relative_to(root) else f.name for f in files]
+    for file_index, (file, name) in enumerate(zip(files, names, strict=True)):
+        try:
+            data = file.read_bytes()
+        except OSError as err:
+            problems.add(name, f"cannot be read: {err.strerror}")
+            continue
+        if not data.strip():
+            problems.add(name, "the file is empty")
+            continue
+        parsed = []
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                problems.add(f"{name}: line {number}", "is not valid JSON")
+                continue
+            if not isinstance(record, dict):
+                problems.add(f"{name}: line {number}", "is not a JSON object")
+                continue
+            parsed.append((number, record))
+        filters = {str(r.get("filter", "none")) for _, r in parsed}
+        chosen = "none" if "none" in filters else min(filters, default="none")
+        for number, record in parsed:
+            if str(record.get("filter", "none")) != chosen:
+                continue
+            where = f"{name}: line {number}"
+            doc = record.get("doc")
+            if not isinstance(doc, dict):
+                problems.add(where, "has no `doc` object (is this an lm-eval samples file?)")
+                continue
+            example_id, variant_id = doc.get("example_id"), doc.get("variant_id")
+            if not isinstance(example_id, str) or not isinstance(variant_id, str):
+                problems.add(
+                    where,
+                    "its doc has no example_id/variant_id: the samples must come from a robustboard "
+                    "release's lm-eval tasks (robustboard lmeval)",
+                )
+                continue
+            prediction = _lmeval_prediction(record, where, problems)
+            rows.append((example_id, variant_id, prediction, number, file_index, chosen))
+    problems.raise_if_any()
+    if not rows:
+        problems.add(str(root), "no samples")
+        problems.raise_if_any()
+    example_id, variant_id, prediction, where, file_index, _ = zip(*rows, strict=True)
+    frame = pd.DataFrame(
+        {
+            "example_id": pd.array(example_id, dtype=pd.ArrowDtype(pa.string())),
+            "variant_id": pd.array(variant_id, dtype=pd.ArrowDtype(pa.string())),
+            "prediction": pd.array(prediction, dtype=pd.ArrowDtype(pa.string())),
+            "_where": np.asarray(where, dtype=np.int64),
+            "_file": pd.Categorical.from_codes(np.asarray(file_index), categories=names),
+        }
+    )
+    frame.attrs.update(format="lm-eval", unit="line", source=str(root))
+    return frame
+
+
+def _lmeval_prediction(record: dict[str, Any], where: str, problems: Problems) -> str | None:
+    arguments = record.get("arguments")
+    if isinstance(arguments, dict):
+        requests = [
+            arguments[k] for k in sorted(arguments, key=_gen_args_index) if isinstance(arguments[k], dict)
+        ]
+        continuations = [r.get("arg_1") for r in requests]
+    elif isinstance(arguments, list):
+        continuations = [a[1] if isinstance(a, list | tuple) and len(a) > 1 else None for a in arguments]
+    else:
+        continuations = []
+    filtered = record.get("filtered_resps")
+    if not isinstance(filtered, list) or not filtered:
+        problems.add(where, "has no filtered_resps")
+        return None
+    if (
+        continuations
+        and all(isinstance(c, str) for c in continuations)
+        and len(continuations) == len(filtered)
+    ):
+        # log-likelihood multiple choice: one (loglikelihood, is_greedy) pair per option
+        try:
+            scores = [float(_first_scalar(item)) for item in filtered]
+        except (TypeError, ValueError):
+            problems.add(where, "filtered_resps are not log-likelihoods")
+            return None
+        return continuations[int(np.argmax(scores))].strip()
+    text = filtered[0]
+    while isinstance(text, list) and text:
+        text = text[0]
+    if text is None or isinstance(text, list):
+        return None
+    return str(text)
+
+
+def _gen_args_index(key: str) -> int:
+    try:
+        return int(key.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        return 1 << 30
+
+
+def _first_scalar(item: Any) -> Any:
+    while isinstance(item, list | tuple):
+        item = item[0]
+    return item

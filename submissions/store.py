@@ -1,0 +1,395 @@
+"""The results store: registered releases, submission requests, raw submissions, results, details.
+
+Layout (docs/store.md; modelled on the Open LLM Leaderboard's requests/results repos):
+
+    releases/<name>@<version>.json   registry entry of a release (public + labels references)
+    requests/<submission_id>.json    status PENDING | RUNNING | FINISHED | FAILED and bookkeeping
+    raw/<sha256>                     the submitted file, byte for byte
+    results/<submission_id>.json     the result record
+    details/<submission_id>.parquet  per-example correctness (private; for paired tests)
+
+The store talks to its storage only through the small `Backend` protocol below, so the same code
+runs on a local folder (`LocalBackend`) and on a Hub dataset repo (`submissions.store_hub.HubBackend`).
+Consistency rule: a request's status is the commit point. Files a step writes together are written
+in one `write_files` call, the request last: on the Hub that is one commit; on a local folder each
+file is replaced atomically in that order, so a crash between files leaves the request in its old
+status and the step is simply done again (every file is keyed by content or submission id, so
+redoing a step overwrites with the same content and never adds a second record).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from robustboard.atomic import dumps_json, write_bytes
+from robustboard.hashing import sha256_bytes, sha256_file
+from submissions.formats import read_labels, read_predictions, submission_bytes
+from submissions.matrix import build_matrix
+from submissions.metrics import check_coverage
+from submissions.validation import validate_model
+
+STATUSES = ("PENDING", "RUNNING", "FINISHED", "FAILED")
+HF_SCHEME = "hf://"
+
+
+class StoreError(Exception):
+    """A problem with the store or a release reference (not with a submission's content)."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Storage of a results store: paths are relative, `/`-separated (e.g. `requests/ab12.json`)."""
+
+    uri: str
+
+    def read_bytes(self, path: str) -> bytes:
+        """The file's content; FileNotFoundError when it does not exist."""
+
+    def write_files(self, files: Mapping[str, bytes], *, message: str) -> None:
+        """Write several files as one change (one commit on the Hub), in the given order."""
+
+    def list_files(self, folder: str) -> list[str]:
+        """Paths of the files directly in `folder` (e.g. `requests`), sorted; [] when it does not exist."""
+
+    def exists(self, path: str) -> bool: ...
+
+
+class LocalBackend:
+    """A store in a local folder; every file is written atomically (temporary file + rename)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).resolve()
+        self.uri = str(self.root)
+
+    def _path(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if self.root not in full.parents:
+            raise StoreError(f"path {path!r} escapes the store")
+        return full
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._path(path).read_bytes()
+
+    def write_files(self, files: Mapping[str, bytes], *, message: str) -> None:
+        for path, data in files.items():
+            write_bytes(self._path(path), data)
+
+    def list_files(self, folder: str) -> list[str]:
+        directory = self._path(folder)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            f"{folder}/{p.name}" for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).is_file()
+
+
+def open_store(uri: str) -> Store:
+    """A store from a folder path or `hf://ORG/NAME` (a Hub dataset repo)."""
+    if uri.startswith(HF_SCHEME):
+        repo_id = uri[len(HF_SCHEME) :].strip("/")
+        try:
+            from submissions.store_hub import HubBackend
+        except ModuleNotFoundError as err:
+            raise StoreError(
+                f"{uri}: Hub stores need submissions/store_hub.py, which is not installed"
+            ) from err
+        return Store(HubBackend(repo_id))
+    return Store(LocalBackend(uri))
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def submission_id(raw_sha256: str, release: str, model_name: str, model_revision: str) -> str:
+    """First 16 hex of sha256(raw_sha256 + release + model name + model revision) (docs/architecture.md)."""
+    return sha256_bytes(f"{raw_sha256}{release}{model_name}{model_revision}".encode())[:16]
+
+
+class Store:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._labels_cache: dict[str, pd.DataFrame] = {}
+
+    # ------------------------------------------------------------------------------------ releases
+
+    def register_release(self, public: str, labels: str) -> dict:
+        """Add a release to the registry under `name@version` and return the entry.
+
+        `public` and `labels` are folders or `hf://ORG/NAME@tag` references. The labels must belong
+        to the release (same name, version and content hash) and match their own manifest's file
+        hashes. Registering the same release again is a no-op; a different release under an
+        existing name@version is refused (a version is immutable).
+        """
+        public_dir, public_commit = resolve(public, what="release")
+        labels_dir, labels_commit = resolve(labels, what="labels")
+        manifest = _read_json_file(public_dir / "manifest.json", "release manifest")
+        labels_manifest = _read_json_file(labels_dir / "manifest.json", "labels manifest")
+        for key in ("name", "version", "content_hash"):
+            if labels_manifest.get(key) != manifest.get(key):
+                raise StoreError(
+                    f"the labels at {labels} are for {_describe(labels_manifest)}, not for the release "
+                    f"{_describe(manifest)}"
+                )
+        verify_labels(labels_dir, labels_manifest, manifest.get("labels_sha256"))
+        ref = f"{manifest['name']}@{manifest['version']}"
+        entry = {
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "content_hash": manifest["content_hash"],
+            "task_type": manifest.get("task_type"),
+            "public": public if public.startswith(HF_SCHEME) else str(public_dir),
+            "labels": labels if labels.startswith(HF_SCHEME) else str(labels_dir),
+            "commit": public_commit,
+            "labels_commit": labels_commit,
+            "manifest": {
+                "counts": manifest.get("counts"),
+                "configs": manifest.get("configs"),
+                "split": manifest.get("split"),
+                "labels_sha256": manifest.get("labels_sha256"),
+                "builder_version": manifest.get("builder_version"),
+                "slots": [
+                    {"variant_id": s.get("variant_id"), "family": s.get("family")}
+                    for s in manifest.get("slots", [])
+                ],
+            },
+        }
+        path = f"releases/{ref}.json"
+        if self.backend.exists(path):
+            existing = json.loads(self.backend.read_bytes(path))
+            if existing.get("content_hash") != entry["content_hash"]:
+                raise StoreError(
+                    f"{ref} is already registered as {_describe(existing)}; "
+                    "a released version never changes: build it as a new version"
+                )
+            return existing
+        entry["registered_at"] = now()
+        self.backend.write_files({path: dumps_json(entry).encode()}, message=f"Register release {ref}")
+        return entry
+
+    def releases(self) -> list[dict]:
+        return [json.loads(self.backend.read_bytes(p)) for p in self.backend.list_files("releases")]
+
+    def release(self, ref: str) -> dict:
+        path = f"releases/{ref}.json"
+        if "@" not in ref or not self.backend.exists(path):
+            known = ", ".join(f"{r['name']}@{r['version']}" for r in self.releases()) or "none"
+            raise StoreError(f"release {ref!r} is not registered in {self.backend.uri} (registered: {known})")
+        return json.loads(self.backend.read_bytes(path))
+
+    def labels(self, release: dict) -> pd.DataFrame:
+        """The release's hidden labels (checked against their manifest), cached per process."""
+        key = f"{release['name']}@{release['version']}"
+        if key not in self._labels_cache:
+            folder, _ = resolve(release["labels"], what="labels")
+            labels_manifest = _read_json_file(folder / "manifest.json", "labels manifest")
+            if labels_manifest.get("content_hash") != release["content_hash"]:
+                raise StoreError(f"the labels of {key} no longer match the registered release")
+            verify_labels(folder, labels_manifest, release["manifest"].get("labels_sha256"))
+            self._labels_cache[key] = read_labels(folder)
+        return self._labels_cache[key]
+
+    # ------------------------------------------------------------------------------------- requests
+
+    def submit(
+        self,
+        path: str | os.PathLike,
+        *,
+        release: str,
+        model: Mapping[str, Any],
+        submitter: str,
+        min_coverage: float | None = None,
+    ) -> dict:
+        """Validate a predictions file against the release, keep it, and queue it (PENDING).
+
+        Raises ValidationError (bad model metadata or predictions) before anything is written.
+        Idempotent: the same file for the same release, model and revision is the same submission;
+        its existing request is returned (a FAILED one is queued again).
+        """
+        entry = self.release(release)
+        meta = validate_model({**dict(model), "submitter": submitter})
+        data, raw_format = submission_bytes(path)
+        raw_sha256 = sha256_bytes(data)
+        sid = submission_id(raw_sha256, release, meta["name"], meta["revision"])
+        request_path = f"requests/{sid}.json"
+        if self.backend.exists(request_path):
+            request = json.loads(self.backend.read_bytes(request_path))
+            if request["status"] != "FAILED":
+                return request
+            request.update(status="PENDING", reason="resubmitted after failure", attempts=0, worker=None)
+            self.write_request(request, message=f"Requeue submission {sid}")
+            return request
+        predictions = read_predictions(path, format=raw_format if Path(path).is_file() else None)
+        matrix = build_matrix(self.labels(entry), predictions, families=families_of(entry))
+        check_coverage(matrix, min_coverage)
+        request = {
+            "submission_id": sid,
+            "status": "PENDING",
+            "reason": "",
+            "submitted_at": now(),
+            "started_at": None,
+            "heartbeat_at": None,
+            "finished_at": None,
+            "attempts": 0,
+            "worker": None,
+            "raw_sha256": raw_sha256,
+            "raw_format": raw_format,
+            "raw_name": Path(path).name,
+            "release": release,
+            "model": meta,
+            "submitter": meta["submitter"],
+            "min_coverage": min_coverage,
+        }
+        files = {} if self.backend.exists(f"raw/{raw_sha256}") else {f"raw/{raw_sha256}": data}
+        files[request_path] = dumps_json(request).encode()
+        self.backend.write_files(files, message=f"Submit {meta['name']} for {release} ({sid})")
+        return request
+
+    def requests(self, status: str | None = None) -> list[dict]:
+        records = [json.loads(self.backend.read_bytes(p)) for p in self.backend.list_files("requests")]
+        records = [r for r in records if status is None or r.get("status") == status]
+        return sorted(records, key=lambda r: (r.get("submitted_at") or "", r["submission_id"]))
+
+    def request(self, sid: str) -> dict:
+        try:
+            return json.loads(self.backend.read_bytes(f"requests/{sid}.json"))
+        except FileNotFoundError:
+            raise StoreError(f"no submission {sid!r} in {self.backend.uri}") from None
+
+    def write_request(self, request: dict, *, message: str) -> None:
+        path = f"requests/{request['submission_id']}.json"
+        self.backend.write_files({path: dumps_json(request).encode()}, message=message)
+
+    def run_pending(self, limit: int | None = None, **options: Any) -> list[dict]:
+        """Score PENDING (and stale RUNNING) submissions; see `submissions.worker.run_pending`."""
+        from submissions.worker import run_pending
+
+        return run_pending(self, limit=limit, **options)
+
+    # -------------------------------------------------------------------------------------- results
+
+    def results(self, release: str | None = None) -> list[dict]:
+        """Result records of FINISHED submissions (a result whose request is not FINISHED is not yet
+        committed), optionally of one release, sorted by release then model."""
+        finished = {r["submission_id"] for r in self.requests("FINISHED")}
+        records = []
+        for path in self.backend.list_files("results"):
+            sid = Path(path).stem
+            if sid not in finished:
+                continue
+            record = json.loads(self.backend.read_bytes(path))
+            ref = f"{record['release']['name']}@{record['release']['version']}"
+            if release is None or ref == release:
+                records.append(record)
+        return sorted(
+            records, key=lambda r: (r["release"]["name"], r["release"]["version"], r["model"]["name"])
+        )
+
+    def result(self, sid: str) -> dict:
+        try:
+            return json.loads(self.backend.read_bytes(f"results/{sid}.json"))
+        except FileNotFoundError:
+            raise StoreError(f"no result for submission {sid!r} in {self.backend.uri}") from None
+
+    def details(self, sid: str) -> pd.DataFrame:
+        try:
+            data = self.backend.read_bytes(f"details/{sid}.parquet")
+        except FileNotFoundError:
+            raise StoreError(f"no details for submission {sid!r} in {self.backend.uri}") from None
+        return pd.read_parquet(io.BytesIO(data))
+
+    @contextmanager
+    def raw_file(self, request: dict):
+        """The request's raw submission as a local file (the Hub backend only gives bytes)."""
+        data = self.backend.read_bytes(f"raw/{request['raw_sha256']}")
+        if sha256_bytes(data) != request["raw_sha256"]:
+            raise StoreError(f"raw/{request['raw_sha256']} does not match its sha256")
+        with tempfile.TemporaryDirectory(prefix="robustboard-raw-") as tmp:
+            path = Path(tmp) / "submission"
+            path.write_bytes(data)
+            yield path
+
+
+# -------------------------------------------------------------------------------------- references
+
+
+def families_of(release: Mapping[str, Any]) -> dict[str, str]:
+    """variant_id -> perturbation family, from the registered manifest summary."""
+    return {s["variant_id"]: s["family"] for s in release["manifest"].get("slots", []) if s.get("variant_id")}
+
+
+def resolve(ref: str, *, what: str) -> tuple[Path, str | None]:
+    """A local folder for `ref` (a folder, or `hf://ORG/NAME@tag`), and the Hub commit it came from."""
+    if ref.startswith(HF_SCHEME):
+        return _resolve_hub(ref, what=what)
+    folder = Path(ref).expanduser().resolve()
+    if not folder.is_dir():
+        raise StoreError(f"{what} {ref}: no such folder")
+    return folder, None
+
+
+def _resolve_hub(ref: str, *, what: str) -> tuple[Path, str]:
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    body = ref[len(HF_SCHEME) :]
+    body = body.removeprefix("datasets/")
+    repo_id, _, revision = body.partition("@")
+    if not repo_id or "/" not in repo_id or not revision:
+        raise StoreError(f"{what} {ref}: expected hf://ORG/NAME@TAG (a version tag, e.g. @v1.0.0)")
+    try:
+        commit = HfApi().dataset_info(repo_id, revision=revision).sha
+        folder = snapshot_download(repo_id, repo_type="dataset", revision=commit)
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise StoreError(f"{what} {ref}: {type(err).__name__} ({str(err).splitlines()[0]})") from None
+    except HfHubHTTPError as err:
+        raise StoreError(f"{what} {ref}: the Hub answered {str(err).splitlines()[0]}") from None
+    return Path(folder), commit
+
+
+def verify_labels(folder: Path, labels_manifest: Mapping[str, Any], labels_sha256: str | None) -> None:
+    """Check every labels file against its manifest hash, and the set against the release's digest."""
+    files = labels_manifest.get("files") or {}
+    if not files:
+        raise StoreError(f"labels {folder}: the manifest lists no files")
+    for relative, digest in sorted(files.items()):
+        path = folder / relative
+        if not path.is_file():
+            raise StoreError(f"labels {folder}: {relative} is listed in the manifest but missing")
+        if sha256_file(path) != digest:
+            raise StoreError(f"labels {folder}: {relative} does not match its manifest hash (modified?)")
+    listed = "".join(f"{p}\t{d}\n" for p, d in sorted(files.items()))
+    if labels_sha256 and sha256_bytes(listed.encode()) != labels_sha256:
+        raise StoreError(f"labels {folder}: the files do not match the release's labels_sha256")
+
+
+def _read_json_file(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise StoreError(
+            f"{path.parent}: no {path.name} ({what}); is this a release / labels folder?"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise StoreError(f"{path}: unreadable {what} ({err})") from None
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest.get('name')}@{manifest.get('version')} ({str(manifest.get('content_hash'))[:12]}…)"
