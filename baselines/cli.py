@@ -34,9 +34,9 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="classification: train on this file (source schema) instead of the spec's train split",
     )
-    p.add_argument("--cache", metavar="DIR", help="cache for trained models and embeddings ($ROBUSTBOARD_CACHE)")
+    p.add_argument("--cache", metavar="DIR", help="model/embedding cache ($ROBUSTBOARD_CACHE)")
     p.add_argument("--metadata", metavar="FILE", help="also write the model metadata for a submission (JSON)")
-    p.add_argument("--list", action="store_true", help="list the baselines (those applicable to RELEASE, if given)")
+    p.add_argument("--list", action="store_true", help="list the baselines (applicable to RELEASE, if given)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_baselines)
 
@@ -51,10 +51,12 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("release", help="a release folder (written by `robustboard build`)")
-    q.add_argument("--endpoint", required=True, metavar="URL", help="API base URL, e.g. http://127.0.0.1:8000/v1")
+    q.add_argument(
+        "--endpoint", required=True, metavar="URL", help="API base URL, e.g. http://127.0.0.1:8000/v1"
+    )
     q.add_argument("--model", required=True, metavar="NAME", help="the model name the server serves")
     q.add_argument("--out", required=True, metavar="FILE", help="predictions file (.jsonl, .csv or .parquet)")
-    q.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (sent as Bearer)")
+    q.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (Bearer)")
     q.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default 8)")
     q.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
     q.add_argument("--samples", type=int, default=1, help="samples per prompt; >1 adds slots V@t<T>-s<k>")
@@ -115,7 +117,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
-            raise UserError(f"--api-key-env {args.api_key_env}: that environment variable is not set or empty")
+            raise UserError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
     config = PredictConfig(
         endpoint=args.endpoint,
         model=args.model,
@@ -137,6 +139,6 @@ def _predict(args: argparse.Namespace) -> int:
         f"wrote {len(result.predictions)} predictions to {args.out} ({result.requests_sent} requests sent, "
         f"{result.cached} from the cache {result.cache_path})"
     )
-    summary = {"rows": len(result.predictions), "requests_sent": result.requests_sent, "cached": result.cached}
+    summary = {"rows": len(result.predictions), "sent": result.requests_sent, "cached": result.cached}
     print(json.dumps(summary))
     return 0

@@ -78,6 +78,10 @@ CLS_SCHEMA = pa.schema(
 )
 
 
+def variants_of(rows: Sequence[dict], family: str) -> list[str]:
+    return list(dict.fromkeys(r["variant_id"] for r in rows if r["family"] == family))
+
+
 def write_release(
     root: Path,
     task_type: str,
@@ -108,7 +112,7 @@ def write_release(
         "split": split,
         "source": source or {},
         "spec": spec or {"name": name, "task": task_type},
-        "configs": {f: list(dict.fromkeys(r["variant_id"] for r in rows if r["family"] == f)) for f in families},
+        "configs": {f: variants_of(rows, f) for f in families},
         "files": files,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=2), "utf-8")

@@ -115,7 +115,8 @@ def test_bm25_matches_the_textbook_formula(toy):
         for term in set(analyzer(question)):
             tf = doc.count(term)
             idf = math.log(1 + (len(docs) - df[term] + 0.5) / (df[term] + 0.5))
-            score += idf * tf * (mc.BM25_K1 + 1) / (tf + mc.BM25_K1 * (1 - mc.BM25_B + mc.BM25_B * len(doc) / avgdl))
+            k = mc.BM25_K1 * (1 - mc.BM25_B + mc.BM25_B * len(doc) / avgdl)
+            score += idf * tf * (mc.BM25_K1 + 1) / (tf + k)
         return score
 
     questions = options.questions.to_pylist()
@@ -170,12 +171,15 @@ def test_random_guess_is_reproducible_per_seed_and_uniform(tmp_path):
 def test_random_guess_depends_only_on_seed_example_and_slot(tmp_path):
     full = predictions(random_release(tmp_path / "a", 50), "random-guess", seed=1)
     rows = [mc_row("r-7", "original", "original", "another question", ["p", "q", "r", "s"])]
-    alone = predictions(open_release(write_release(tmp_path / "b", "multiple_choice", rows)), "random-guess", seed=1)
+    release = open_release(write_release(tmp_path / "b", "multiple_choice", rows))
+    alone = predictions(release, "random-guess", seed=1)
     assert alone[("r-7", "original")] == full[("r-7", "original")]
 
 
 def test_a_row_without_choices_is_named(tmp_path):
-    rows = [mc_row("ok-0", "original", "original", "q", ["a", "b"]), mc_row("bad-1", "original", "original", "q", [])]
+    rows = [mc_row("ok-0", "original", "original", "q", ["a", "b"])]
+    rows.append(mc_row("bad-1", "original", "original", "q", []))
     release = open_release(write_release(tmp_path / "r", "multiple_choice", rows))
-    with pytest.raises(ValueError, match=r"row 1 \(example_id 'bad-1', variant_id 'original'\) has no choices"):
+    where = r"row 1 \(example_id 'bad-1', variant_id 'original'\)"
+    with pytest.raises(ValueError, match=where + " has no choices"):
         mc.load_options(release)
