@@ -16,7 +16,8 @@ Conventions (also written into every result under `definitions`):
   over examples (macro over examples; each example weighs the same), not pooled pair counts;
 * PDR is a ratio of means (1 − mean perturbed slot accuracy / clean accuracy), not a mean of
   per-slot ratios;
-* no standard deviation is reported; the CIs are percentile bootstrap intervals over examples.
+* the one standard deviation reported (`slot_accuracy_sd`, across slots) is given in both the population
+  (ddof=0) and the sample (ddof=1) form; the CIs are percentile bootstrap intervals over examples.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ DEFINITIONS = {
     ),
     "ci": f"{CI_METHOD}; {int(CI_LEVEL * 100)}% intervals from the 2.5th and 97.5th percentiles; "
     "resamples in which a metric is undefined are left out of its interval.",
+    "slot_accuracy_sd": _text(
+        """
+        Standard deviation of the k slot accuracies across slots (spread of accuracy over prompts):
+        `population` divides by k (ddof=0), `sample` by k − 1 (ddof=1).
+        """
+    ),
     "baseline.independence": _text(
         """
         Expectation if every slot were an independent coin with its own accuracy p_v, blind to the item
@@ -396,6 +403,7 @@ def score_matrix(matrix: Matrix, *, n_resamples: int = 1000, seed: int = 0) -> d
         "ci": overall["ci"],
         "ci_method": {"method": CI_METHOD, "n_resamples": n_resamples, "level": CI_LEVEL, "seed": seed},
         "baseline": overall["baseline"],
+        "slot_accuracy_sd": _slot_sd(matrix),
         "per_slot": {
             slot: float(value) for slot, value in zip(matrix.slots, matrix.correct.mean(axis=0), strict=True)
         },
@@ -403,6 +411,15 @@ def score_matrix(matrix: Matrix, *, n_resamples: int = 1000, seed: int = 0) -> d
         "per_task": per_task,
         "per_family": per_family,
         "definitions": DEFINITIONS,
+    }
+
+
+def _slot_sd(matrix: Matrix) -> dict[str, float]:
+    """Standard deviation of the slot accuracies across slots, both conventions, named."""
+    p = matrix.correct.mean(axis=0) if matrix.shape[0] else np.array([])
+    return {
+        "population": float(p.std(ddof=0)) if len(p) else math.nan,
+        "sample": float(p.std(ddof=1)) if len(p) > 1 else math.nan,
     }
 
 

@@ -346,21 +346,28 @@ def resolve(ref: str, *, what: str) -> tuple[Path, str | None]:
 
 
 def _resolve_hub(ref: str, *, what: str) -> tuple[Path, str]:
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    """Download a Hub dataset repo at a tag (through the client's cache) and pin the tag's commit.
 
-    body = ref[len(HF_SCHEME) :]
-    body = body.removeprefix("datasets/")
-    repo_id, _, revision = body.partition("@")
-    if not repo_id or "/" not in repo_id or not revision:
+    The endpoint and token are the client's own (`HF_ENDPOINT`, `HF_TOKEN`); transient failures are
+    retried by `robustboard.hub.with_retries`.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from robustboard.hub import HubUnavailableError, api, describe_error, with_retries
+
+    repo_id, _, revision = ref[len(HF_SCHEME) :].removeprefix("datasets/").partition("@")
+    if repo_id.count("/") != 1 or not revision:
         raise StoreError(f"{what} {ref}: expected hf://ORG/NAME@TAG (a version tag, e.g. @v1.0.0)")
+    client = api()
+
+    def fetch() -> tuple[str, str]:
+        commit = client.dataset_info(repo_id, revision=revision).sha
+        return commit, client.snapshot_download(repo_id, repo_type="dataset", revision=commit)
+
     try:
-        commit = HfApi().dataset_info(repo_id, revision=revision).sha
-        folder = snapshot_download(repo_id, repo_type="dataset", revision=commit)
-    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
-        raise StoreError(f"{what} {ref}: {type(err).__name__} ({str(err).splitlines()[0]})") from None
-    except HfHubHTTPError as err:
-        raise StoreError(f"{what} {ref}: the Hub answered {str(err).splitlines()[0]}") from None
+        commit, folder = with_retries(fetch, what=f"downloading {what} {ref}")
+    except (HfHubHTTPError, HubUnavailableError) as err:
+        raise StoreError(f"{what} {ref}: {describe_error(err)}") from None
     return Path(folder), commit
 
 
