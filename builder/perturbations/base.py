@@ -26,6 +26,7 @@ class Perturbation:
     family: ClassVar[str] = ""  # the config the slot belongs to
     description: ClassVar[str] = ""
     task_types: ClassVar[tuple[str, ...]] = ("multiple_choice", "classification")  # where it applies
+    stochastic: ClassVar[bool] = True  # False when the output does not depend on the rng
 
     def perturb(self, example: Example, rng: random.Random) -> Example:
         raise NotImplementedError
@@ -33,9 +34,24 @@ class Perturbation:
     def prepare(self, examples: Sequence[Example]) -> None:
         """Called once with every example of the release before any `perturb` (caches, pools)."""
 
+    def is_stochastic(self) -> bool:
+        """Whether replicates differ; replicating a deterministic setting only repeats one slot."""
+        return self.stochastic
+
+    def needs_pool(self) -> bool:
+        """Whether `with_pool` must be given demonstrations before `prepare` (few-shot only)."""
+        return False
+
+    def with_pool(self, pool: Sequence[Example]) -> Perturbation:
+        """A copy drawing demonstrations from `pool`; a no-op for perturbations that use none."""
+        return self
+
     @property
     def params(self) -> dict:
-        return dataclasses.asdict(self)
+        """The parameters as plain values; fields marked `metadata={"param": False}` are state, not params."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("param", True)
+        }
 
     def setting_id(self) -> str:
         """The slot name without the replicate suffix, e.g. `typos-p0.05`."""
