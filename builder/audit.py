@@ -69,11 +69,18 @@ def check_pair(
             return "a few-shot demonstration is the example itself"
         if demo.example_id in release_ids:
             return f"demonstration {demo.example_id} is an example of this release (shows its answer)"
-    if altered is not None:
+    if altered is not None and _text_changed(original, perturbed):
         changed = altered(original, perturbed)
         if changed:
             return f"protected token(s) of the question/text altered or removed: {', '.join(changed[:5])}"
     return None
+
+
+def _text_changed(original: Example, perturbed: Example) -> bool:
+    """Whether the perturbable text differs (format-only slots skip the token comparison)."""
+    if original.task_type == "multiple_choice":
+        return perturbed.question != original.question
+    return perturbed.text != original.text or perturbed.text_pair != original.text_pair
 
 
 def pick_audit_rows(

@@ -140,8 +140,13 @@ def _read_json(path: Path, field: str) -> pa.Table:
                 ) from None
     if not all(isinstance(r, dict) for r in records):
         raise SpecError(f"field {field!r}: {path} must hold one JSON object per row")
-    # Mixed-type columns stay Python objects; the spec validation decides what they mean.
-    return pa.Table.from_pandas(pd.DataFrame.from_records(records).astype(object), preserve_index=False)
+    frame = pd.DataFrame.from_records(records)
+    for column in frame.columns:  # a scalar column mixing types (1, "0", "B") is read as text:
+        values = frame[column].dropna()  # the spec validation decides what the text means
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1 and not kinds & {list, dict}:
+            frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 # --------------------------------------------------------------------------- the Hub

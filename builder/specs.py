@@ -236,7 +236,9 @@ def _parse_source(source: Any, fail, base_dir: Path) -> SourceSpec:
             paths = [paths] if isinstance(paths, str) else paths
             if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
                 raise fail(f"source.data_files.{split}", "must be a path or a list of paths")
-            resolved.append((str(split), tuple(str((base_dir / p).expanduser()) for p in paths)))
+            resolved.append(
+                (str(split), tuple(str((base_dir / Path(p).expanduser()).resolve()) for p in paths))
+            )
         data_files = tuple(resolved)
         if "split" not in source and len(data_files) > 1:
             raise fail("source.split", "is missing: data_files has several splits, say which one to build")
