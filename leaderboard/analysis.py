@@ -43,7 +43,7 @@ METRICS: tuple[Metric, ...] = (
         "Mizrahi et al. 2024",
     ),
     Metric(
-        "clean_accuracy", "Clean accuracy", "accuracy", True, "Accuracy of the unperturbed `original` slot."
+        "clean_accuracy", "Clean accuracy", "accuracy", True, "Accuracy of the unperturbed original slot."
     ),
     Metric(
         "maxp", "MaxP", "accuracy", True, "Best slot accuracy: max over slots of p_v.", "Mizrahi et al. 2024"
@@ -130,7 +130,7 @@ METRICS: tuple[Metric, ...] = (
         True,
         "Consistency minus its expectation if slots answered independently given their accuracies "
         "(the trivial-robustness baseline).",
-        "METRICS.md",
+        "trivial-robustness baseline",
     ),
     Metric(
         "consistency_excess_difficulty",
@@ -139,7 +139,7 @@ METRICS: tuple[Metric, ...] = (
         True,
         "Consistency minus its expectation under the difficulty-conditioned null (per-example "
         "success rates): the excess that item difficulty alone does not explain.",
-        "METRICS.md",
+        "trivial-robustness baseline",
     ),
     Metric(
         "correctness_agreement_excess_independence",
@@ -147,7 +147,7 @@ METRICS: tuple[Metric, ...] = (
         "robustness",
         True,
         "Correctness agreement minus p_v·p_w + (1−p_v)(1−p_w) averaged over slot pairs.",
-        "METRICS.md",
+        "trivial-robustness baseline",
     ),
     Metric(
         "kappa_excess_independence",
@@ -155,7 +155,7 @@ METRICS: tuple[Metric, ...] = (
         "robustness",
         True,
         "κ minus the κ that independent slots with the observed accuracies would give.",
-        "METRICS.md",
+        "trivial-robustness baseline",
     ),
     Metric(
         "worst_case_accuracy_excess_independence",
@@ -163,7 +163,7 @@ METRICS: tuple[Metric, ...] = (
         "robustness",
         True,
         "Worst-case accuracy minus Π p_v, the all-slots-right rate of independent slots.",
-        "METRICS.md",
+        "trivial-robustness baseline",
     ),
 )
 METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
@@ -289,18 +289,22 @@ def flatten_record(record: Mapping) -> FlatRecord:
         for family, entry in per_family.items()
         if isinstance(entry, Mapping)
     )
+    # `slots` lists the release's slot order (original first); `per_slot` is keyed (and sorted) by id
+    order = [str(s.get("variant_id")) for s in record.get("slots") or [] if isinstance(s, Mapping)]
     family_of = {
-        s.get("variant_id"): s.get("family") for s in record.get("slots") or [] if isinstance(s, Mapping)
+        str(s.get("variant_id")): s.get("family") for s in record.get("slots") or [] if isinstance(s, Mapping)
     }
+    per_slot = record.get("per_slot") or {}
+    ordered = [slot for slot in order if slot in per_slot] + sorted(set(map(str, per_slot)) - set(order))
     slots = tuple(
         {
             "submission_id": sid,
-            "variant_id": str(slot),
+            "variant_id": slot,
             "family": str(family_of.get(slot) or ""),
             "position": position,
-            "accuracy": _number(value),
+            "accuracy": _number(per_slot[slot]),
         }
-        for position, (slot, value) in enumerate((record.get("per_slot") or {}).items())
+        for position, slot in enumerate(ordered)
     )
     return FlatRecord(run, tasks, families, slots)
 
@@ -541,17 +545,23 @@ def leaderboard_table(frames: ResultFrames, ranks: Mapping[str, float], query: T
     return table.reset_index(drop=True)
 
 
+def natural_descending(column: str, breakdown_metric: str = "accuracy") -> bool:
+    """The order a reader expects first: rank ascending, a metric best first, numbers largest first,
+    text A to Z."""
+    if column == "rank":
+        return False
+    key = breakdown_metric if column.startswith((TASK_PREFIX, FAMILY_PREFIX)) else column
+    metric = METRIC_BY_KEY.get(key)
+    if metric is not None:
+        return metric.higher_is_better
+    return column in ("params_b", "coverage", "n_examples", "n_slots", "scored_at")
+
+
 def _sort_table(table: pd.DataFrame, query: TableQuery) -> pd.DataFrame:
     column = query.sort_by if query.sort_by in table else "rank"
-    if query.descending is not None:
-        descending = query.descending
-    elif column == "rank":
-        descending = False
-    else:
-        metric = METRIC_BY_KEY.get(column.removeprefix(TASK_PREFIX).removeprefix(FAMILY_PREFIX))
-        descending = metric.higher_is_better if metric else pd.api.types.is_numeric_dtype(table[column])
-        if column.startswith((TASK_PREFIX, FAMILY_PREFIX)):
-            descending = METRIC_BY_KEY.get(query.breakdown_metric, METRIC_BY_KEY["accuracy"]).higher_is_better
+    descending = query.descending
+    if descending is None:
+        descending = natural_descending(column, query.breakdown_metric)
     secondary = ["release", "rank", "model"] if column == "rank" else [column, "model"]
     ascending = [True] * len(secondary)
     ascending[0] = not descending
@@ -666,6 +676,9 @@ def fitted_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
 # pooled row of a very large store uses Fisher-z intervals with Fieller–Hartley–Pearson (1957)
 # variances instead, and says so in its `ci_method`.
 BOOTSTRAP_MAX_N = 2000
+# Below this many points a resample has too few distinct points for a percentile interval to mean
+# anything (3 points: most resamples are degenerate or perfectly monotone); no CI is given.
+BOOTSTRAP_MIN_N = 5
 
 CORRELATION_COLUMNS = (
     "scope",
@@ -812,7 +825,7 @@ def _correlate_groups(
     valid = (np.ptp(x, axis=1) > 0) & (np.ptp(y, axis=1) > 0) & (n >= 3)
     for i in np.flatnonzero(~valid):
         rows[i].update({c: math.nan for c in CORRELATION_COLUMNS[3:-1]})
-        rows[i]["ci_method"] = "undefined (fewer than 3 points or a constant variable)"
+        rows[i]["ci_method"] = "undefined: fewer than 3 points or a constant variable"
     index = np.flatnonzero(valid)
     if not len(index):
         return rows
@@ -824,31 +837,31 @@ def _correlate_groups(
         warnings.simplefilter("ignore")
         for j in range(len(index)):
             kendall.append(stats.kendalltau(x[j], y[j]))
-    bootstrap = n <= BOOTSTRAP_MAX_N
-    if bootstrap:
+    if BOOTSTRAP_MIN_N <= n <= BOOTSTRAP_MAX_N:
         rng = np.random.default_rng(stable_seed(seed, "resamples", n) % (2**63))
         counts = np.vstack([np.ones((1, n), dtype=np.int64), resample_counts(rng, n, n_resamples)])
         per_batch = max(1, _BATCH_ELEMENTS // (counts.shape[0] * n + n * n))
-        rho_parts, tau_parts = [], []
-        for start in range(0, len(index), per_batch):
-            rho, tau = rank_correlations(x[start : start + per_batch], y[start : start + per_batch], counts)
-            rho_parts.append(rho)
-            tau_parts.append(tau)
-        rho, tau = np.concatenate(rho_parts, axis=1), np.concatenate(tau_parts, axis=1)
-    else:  # too many points for the O(n²) kernel: point estimates only
+        parts = [
+            rank_correlations(x[start : start + per_batch], y[start : start + per_batch], counts)
+            for start in range(0, len(index), per_batch)
+        ]
+        rho = np.concatenate([part[0] for part in parts], axis=1)
+        tau = np.concatenate([part[1] for part in parts], axis=1)
+        rho_lo, rho_hi = _percentile_ci(rho[1:], confidence)
+        tau_lo, tau_hi = _percentile_ci(tau[1:], confidence)
+        method = f"percentile bootstrap, {n_resamples} resamples"
+    else:  # too few points for a bootstrap, or too many for the O(n²) kernel: point estimates first
         ranks_x, ranks_y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
         rho = np.array([[np.corrcoef(rx, ry)[0, 1] for rx, ry in zip(ranks_x, ranks_y, strict=True)]])
         tau = np.array([[k.statistic for k in kendall]])
-    if bootstrap:
-        rho_lo, rho_hi = _percentile_ci(rho[1:], confidence)
-        tau_lo, tau_hi = _percentile_ci(tau[1:], confidence)
-        method = f"Pearson: Fisher z; ρ, τ: percentile bootstrap over points, {n_resamples} resamples"
-    else:  # Fieller, Hartley & Pearson (1957): var(atanh ρ) ≈ 1.06/(n−3), var(atanh τ) ≈ 0.437/(n−4)
-        rho_lo, rho_hi = np.array([fisher_ci(r, n, confidence, var_factor=1.06) for r in rho[0]]).T
-        tau_lo, tau_hi = np.array(
-            [fisher_ci(t, n, confidence, var_factor=0.437 * (n - 3) / (n - 4)) for t in tau[0]]
-        ).T
-        method = f"Pearson: Fisher z; ρ, τ: Fisher z with Fieller variances (n > {BOOTSTRAP_MAX_N})"
+        if n < BOOTSTRAP_MIN_N:
+            rho_lo = rho_hi = tau_lo = tau_hi = np.full(len(index), np.nan)
+            method = f"none (fewer than {BOOTSTRAP_MIN_N} points)"
+        else:  # Fieller, Hartley & Pearson (1957): var(atanh ρ) ≈ 1.06/(n−3), var(atanh τ) ≈ 0.437/(n−4)
+            rho_lo, rho_hi = np.array([fisher_ci(r, n, confidence, var_factor=1.06) for r in rho[0]]).T
+            tau_factor = 0.437 * (n - 3) / (n - 4)
+            tau_lo, tau_hi = np.array([fisher_ci(t, n, confidence, var_factor=tau_factor) for t in tau[0]]).T
+            method = f"Fisher z, Fieller variances (n > {BOOTSTRAP_MAX_N})"
     pearson_p = _t_pvalue(pearson, n - 2)
     spearman_p = _t_pvalue(rho[0], n - 2)
     for j, i in enumerate(index):
