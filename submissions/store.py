@@ -138,7 +138,7 @@ class Store:
         hashes. Registering the same release again is a no-op; a different release under an
         existing name@version is refused (a version is immutable).
         """
-        public_dir, public_commit = resolve(public, what="release")
+        public_dir, public_commit = resolve(public, what="release", only=["manifest.json"])
         labels_dir, labels_commit = resolve(labels, what="labels")
         manifest = _read_json_file(public_dir / "manifest.json", "release manifest")
         labels_manifest = _read_json_file(labels_dir / "manifest.json", "labels manifest")
@@ -335,17 +335,20 @@ def families_of(release: Mapping[str, Any]) -> dict[str, str]:
     return {s["variant_id"]: s["family"] for s in release["manifest"].get("slots", []) if s.get("variant_id")}
 
 
-def resolve(ref: str, *, what: str) -> tuple[Path, str | None]:
-    """A local folder for `ref` (a folder, or `hf://ORG/NAME@tag`), and the Hub commit it came from."""
+def resolve(ref: str, *, what: str, only: list[str] | None = None) -> tuple[Path, str | None]:
+    """A local folder for `ref` (a folder, or `hf://ORG/NAME@tag`), and the Hub commit it came from.
+
+    `only` limits a Hub download to those files (registering a release needs its manifest only).
+    """
     if ref.startswith(HF_SCHEME):
-        return _resolve_hub(ref, what=what)
+        return _resolve_hub(ref, what=what, only=only)
     folder = Path(ref).expanduser().resolve()
     if not folder.is_dir():
         raise StoreError(f"{what} {ref}: no such folder")
     return folder, None
 
 
-def _resolve_hub(ref: str, *, what: str) -> tuple[Path, str]:
+def _resolve_hub(ref: str, *, what: str, only: list[str] | None) -> tuple[Path, str]:
     """Download a Hub dataset repo at a tag (through the client's cache) and pin the tag's commit.
 
     The endpoint and token are the client's own (`HF_ENDPOINT`, `HF_TOKEN`); transient failures are
@@ -362,7 +365,8 @@ def _resolve_hub(ref: str, *, what: str) -> tuple[Path, str]:
 
     def fetch() -> tuple[str, str]:
         commit = client.dataset_info(repo_id, revision=revision).sha
-        return commit, client.snapshot_download(repo_id, repo_type="dataset", revision=commit)
+        folder = client.snapshot_download(repo_id, repo_type="dataset", revision=commit, allow_patterns=only)
+        return commit, folder
 
     try:
         commit, folder = with_retries(fetch, what=f"downloading {what} {ref}")

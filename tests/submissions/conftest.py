@@ -52,13 +52,15 @@ def _predictions(rows: Sequence[tuple[str, str, str | None]]) -> pd.DataFrame:
 
 
 def write_labels_folder(labels: pd.DataFrame, folder: Path, *, split: str = "test") -> dict[str, str]:
-    """Write labels the way the builder does (`<family>/<split>-00000-of-00001.parquet`); return file hashes."""
+    """Write labels as the builder does (`<family>/<split>-00000-of-00001.parquet`); return file hashes."""
     hashes = {}
     for family, part in labels.groupby("family", sort=True):
         relative = f"{family}/{split}-00000-of-00001.parquet"
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        columns = [c for c in ("example_id", "variant_id", "gold", "task", "choice_labels", "choices") if c in part]
+        columns = [
+            c for c in ("example_id", "variant_id", "gold", "task", "choice_labels", "choices") if c in part
+        ]
         pq.write_table(pa.Table.from_pandas(part[columns], preserve_index=False), path)
         hashes[relative] = sha256_file(path)
     return hashes
@@ -76,7 +78,9 @@ def make_release(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
     family with the public key columns): enough for the store, which reads the manifest only.
     """
 
-    def make(labels: pd.DataFrame, *, name: str = "toy", version: str = "1.0.0", salt: str = "") -> tuple[Path, Path]:
+    def make(
+        labels: pd.DataFrame, *, name: str = "toy", version: str = "1.0.0", salt: str = ""
+    ) -> tuple[Path, Path]:
         public = tmp_path / f"{name}-{version}{salt}-release"
         private = tmp_path / f"{name}-{version}{salt}-labels"
         label_hashes = write_labels_folder(labels, private)

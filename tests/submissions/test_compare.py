@@ -31,7 +31,10 @@ def test_single_slot_accuracy_uses_the_exact_mcnemar_test():
     b = np.array([0, 0, 0, 0, 0, 0, 1, 1, 0, 1])[:, None]
     result = compare(details(a, ["original"]), details(b, ["original"]), n_resamples=500)
     exact = min(1.0, 2 * binom.cdf(1, 7, 0.5))  # two-sided exact binomial on 6 vs 1 discordant pairs
-    assert result["mcnemar_original"]["a_right_b_wrong"] == 6 and result["mcnemar_original"]["a_wrong_b_right"] == 1
+    assert (
+        result["mcnemar_original"]["a_right_b_wrong"] == 6
+        and result["mcnemar_original"]["a_wrong_b_right"] == 1
+    )
     assert result["mcnemar_original"]["p_value"] == pytest.approx(exact)
     sign = result["metrics"]["accuracy"]["sign_test"]
     assert (sign["a_better"], sign["b_better"]) == (6, 1) and sign["p_value"] == pytest.approx(exact)
@@ -100,5 +103,9 @@ def test_details_written_by_the_scorer_round_trip(toy_labels, gold_predictions, 
     assert frame[list(matrix_a.slots)].dtypes.unique().tolist() == [np.dtype("uint8")]
     result = compare(details_frame(matrix_a), details_frame(matrix_b), n_resamples=100)
     for key in ("accuracy", "consistency", "worst_case_accuracy"):
-        assert result["metrics"][key]["a"] == pytest.approx(score_matrix(matrix_a, n_resamples=0)["metrics"][key])
-        assert result["metrics"][key]["b"] == pytest.approx(score_matrix(matrix_b, n_resamples=0)["metrics"][key])
+        assert result["metrics"][key]["a"] == pytest.approx(
+            score_matrix(matrix_a, n_resamples=0)["metrics"][key]
+        )
+        assert result["metrics"][key]["b"] == pytest.approx(
+            score_matrix(matrix_b, n_resamples=0)["metrics"][key]
+        )

@@ -100,7 +100,14 @@ def test_roman_labels_and_case():
 def test_classification_label_names_are_their_own_option_texts():
     names = ["negative", "neutral", "positive"]
     result = extract(
-        ["positive", "Negative.", "Answer: neutral", "The sentiment here is positive.", "positive or negative", "1"],
+        [
+            "positive",
+            "Negative.",
+            "Answer: neutral",
+            "The sentiment here is positive.",
+            "positive or negative",
+            "1",
+        ],
         labels=names,
         options=None,
     )

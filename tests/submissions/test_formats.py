@@ -41,7 +41,9 @@ def public_row(labels_row: dict) -> dict:
     }
 
 
-def lmeval_loglikelihood_sample(doc_id: int, doc: dict, logliks: list[float], *, filter_key: str = "none") -> dict:
+def lmeval_loglikelihood_sample(
+    doc_id: int, doc: dict, logliks: list[float], *, filter_key: str = "none"
+) -> dict:
     """One line of samples_<task>_<time>.jsonl for an `output_type: multiple_choice` task whose
     `doc_to_choice` is the slot's labels, `doc_to_target: 0` and `target_delimiter: " "`.
 
@@ -57,7 +59,9 @@ def lmeval_loglikelihood_sample(doc_id: int, doc: dict, logliks: list[float], *,
         "doc_id": doc_id,
         "doc": doc,
         "target": "0",
-        "arguments": {f"gen_args_{i}": {"arg_0": context, "arg_1": f" {c}"} for i, c in enumerate(doc["choice_labels"])},
+        "arguments": {
+            f"gen_args_{i}": {"arg_0": context, "arg_1": f" {c}"} for i, c in enumerate(doc["choice_labels"])
+        },
         "resps": [[[str(ll), g]] for ll, g in zip(logliks, greedy, strict=True)],
         "filtered_resps": [[str(ll), g] for ll, g in zip(logliks, greedy, strict=True)],
         "filter": filter_key,
@@ -69,7 +73,9 @@ def lmeval_loglikelihood_sample(doc_id: int, doc: dict, logliks: list[float], *,
     }
 
 
-def lmeval_generation_sample(doc_id: int, doc: dict, text: str, *, filter_key: str = "none", filtered=None) -> dict:
+def lmeval_generation_sample(
+    doc_id: int, doc: dict, text: str, *, filter_key: str = "none", filtered=None
+) -> dict:
     """One line for an `output_type: generate_until` task (arguments: the context and the gen kwargs)."""
     context = doc["prompt"]
     return {
@@ -99,20 +105,28 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 def test_labels_folder_in_the_builders_layout_gets_families_from_folders(tmp_path, toy_labels):
     for family, part in toy_labels.groupby("family"):
         (tmp_path / family).mkdir()
-        pq.write_table(pa.Table.from_pandas(part.drop(columns="family"), preserve_index=False),
-                       tmp_path / family / "test-00000-of-00001.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(part.drop(columns="family"), preserve_index=False),
+            tmp_path / family / "test-00000-of-00001.parquet",
+        )
     (tmp_path / "manifest.json").write_text("{}")
     labels = read_labels(tmp_path)
     assert len(labels) == 16
     assert dict(zip(labels["variant_id"], labels["family"], strict=True))["enumerator-roman"] == "enumerator"
     assert isinstance(labels["choices"].dtype, pd.ArrowDtype)
-    assert score(labels, toy_labels[["example_id", "variant_id"]].assign(prediction="A"), n_resamples=0)["n_slots"] == 4
+    assert (
+        score(labels, toy_labels[["example_id", "variant_id"]].assign(prediction="A"), n_resamples=0)[
+            "n_slots"
+        ]
+        == 4
+    )
 
 
 def test_labels_as_one_jsonl_csv_or_parquet_file(tmp_path, toy_labels):
     write_jsonl(tmp_path / "labels.jsonl", toy_labels.to_dict("records"))
     csv = toy_labels.assign(
-        choices=toy_labels["choices"].map(json.dumps), choice_labels=toy_labels["choice_labels"].map(json.dumps)
+        choices=toy_labels["choices"].map(json.dumps),
+        choice_labels=toy_labels["choice_labels"].map(json.dumps),
     )
     csv.to_csv(tmp_path / "labels.csv", index=False)
     toy_labels.to_parquet(tmp_path / "labels.parquet")
@@ -134,12 +148,14 @@ def test_bad_labels_are_rejected_with_every_problem(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(ValidationError, match="empty"):
         read_labels(tmp_path / "empty.jsonl")
-    pd.DataFrame({"example_id": ["a"], "variant_id": ["original"]}).to_csv(tmp_path / "nogold.csv", index=False)
+    pd.DataFrame({"example_id": ["a"], "variant_id": ["original"]}).to_csv(
+        tmp_path / "nogold.csv", index=False
+    )
     with pytest.raises(ValidationError, match="column gold: is missing"):
         read_labels(tmp_path / "nogold.csv")
-    pd.DataFrame({"example_id": ["a", "b"], "variant_id": ["o", "o"], "gold": ["A", "B"], "choices": ["[1", "x"]}).to_csv(
-        tmp_path / "lists.csv", index=False
-    )
+    pd.DataFrame(
+        {"example_id": ["a", "b"], "variant_id": ["o", "o"], "gold": ["A", "B"], "choices": ["[1", "x"]}
+    ).to_csv(tmp_path / "lists.csv", index=False)
     with pytest.raises(ValidationError) as err:
         read_labels(tmp_path / "lists.csv")
     assert "row 1, column choices" in str(err.value) and "row 2, column choices" in str(err.value)
@@ -168,7 +184,9 @@ def test_predictions_in_each_format(tmp_path, suffix):
     else:
         frame.to_parquet(path)
     read = read_predictions(path)
-    assert read[["example_id", "variant_id", "prediction"]].astype(str).values.tolist() == frame.values.tolist()
+    assert (
+        read[["example_id", "variant_id", "prediction"]].astype(str).values.tolist() == frame.values.tolist()
+    )
     assert read.attrs["format"] == suffix
     assert read["_where"].tolist() == [1, 2]
 
@@ -176,7 +194,9 @@ def test_predictions_in_each_format(tmp_path, suffix):
 def test_integer_predictions_are_option_indices_as_text(tmp_path):
     write_jsonl(tmp_path / "p.jsonl", [{"example_id": "q1", "variant_id": "original", "prediction": 2}])
     assert read_predictions(tmp_path / "p.jsonl")["prediction"].tolist() == ["2"]
-    pd.DataFrame({"example_id": ["q1"], "variant_id": ["original"], "prediction": [3]}).to_parquet(tmp_path / "p.parquet")
+    pd.DataFrame({"example_id": ["q1"], "variant_id": ["original"], "prediction": [3]}).to_parquet(
+        tmp_path / "p.parquet"
+    )
     assert read_predictions(tmp_path / "p.parquet")["prediction"].tolist() == ["3"]
 
 
@@ -202,13 +222,17 @@ def test_every_malformed_line_is_reported_with_its_number(tmp_path):
 
 
 def test_missing_columns_and_empty_ids_are_named(tmp_path):
-    pd.DataFrame({"example_id": ["a"], "variant": ["original"], "answer": ["B"]}).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"example_id": ["a"], "variant": ["original"], "answer": ["B"]}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
     with pytest.raises(ValidationError) as err:
         read_predictions(tmp_path / "p.csv")
     message = str(err.value)
     assert "column variant_id: is missing" in message and "column prediction: is missing" in message
     assert "columns present: example_id, variant, answer" in message
-    write_jsonl(tmp_path / "p.jsonl", [ROWS[0], {"example_id": "", "variant_id": "original", "prediction": "A"}])
+    write_jsonl(
+        tmp_path / "p.jsonl", [ROWS[0], {"example_id": "", "variant_id": "original", "prediction": "A"}]
+    )
     with pytest.raises(ValidationError, match="line 2, column example_id: is empty"):
         read_predictions(tmp_path / "p.jsonl")
 
@@ -255,7 +279,10 @@ def test_lmeval_loglikelihood_samples_become_argmax_predictions(tmp_path, toy_la
 def test_lmeval_generations_go_through_extraction(tmp_path, toy_labels):
     rows = toy_labels[toy_labels["variant_id"] == "original"].to_dict("records")
     texts = ["The answer is (A).", "Answer: C", "I think it is two", "D"]
-    records = [lmeval_generation_sample(i, public_row(r), t) for i, (r, t) in enumerate(zip(rows, texts, strict=True))]
+    records = [
+        lmeval_generation_sample(i, public_row(r), t)
+        for i, (r, t) in enumerate(zip(rows, texts, strict=True))
+    ]
     predictions = read_predictions(write_jsonl(tmp_path / "samples_gen_2026-01-01T00-00-00.jsonl", records))
     assert predictions["prediction"].tolist() == texts
     result = score(toy_labels, predictions, n_resamples=0)
@@ -267,7 +294,9 @@ def test_lmeval_with_several_filters_uses_the_none_filter(tmp_path, toy_labels):
     row = toy_labels.to_dict("records")[0]
     doc = public_row(row)
     records = [
-        lmeval_generation_sample(0, doc, "B is wrong, Answer: A", filter_key="strict-match", filtered="[invalid]"),
+        lmeval_generation_sample(
+            0, doc, "B is wrong, Answer: A", filter_key="strict-match", filtered="[invalid]"
+        ),
         lmeval_generation_sample(0, doc, "B is wrong, Answer: A", filter_key="none"),
     ]
     predictions = read_predictions(write_jsonl(tmp_path / "samples_x_2026-01-01T00-00-00.jsonl", records))
@@ -295,7 +324,10 @@ def test_a_folder_of_lmeval_files_is_read_and_kept_as_one_raw_file(tmp_path, toy
     rows = toy_labels.to_dict("records")
     for config in ("original", "typos"):
         part = [r for r in rows if r["family"] == config]
-        records = [lmeval_loglikelihood_sample(i, public_row(r), [-1.0, -2.0, -3.0, -4.0]) for i, r in enumerate(part)]
+        records = [
+            lmeval_loglikelihood_sample(i, public_row(r), [-1.0, -2.0, -3.0, -4.0])
+            for i, r in enumerate(part)
+        ]
         write_jsonl(folder / f"samples_robustboard_toy_{config}_2026-01-01T00-00-00.jsonl", records)
     predictions = read_predictions(tmp_path / "out")
     assert len(predictions) == 8 and set(predictions["_file"].astype(str)) == {
@@ -314,5 +346,7 @@ def test_lmeval_samples_not_from_a_robustboard_release_are_rejected(tmp_path):
     path = write_jsonl(tmp_path / "samples_gsm8k_2026-01-01T00-00-00.jsonl", [record, record])
     with pytest.raises(ValidationError) as err:
         read_predictions(path)
-    assert "samples_gsm8k_2026-01-01T00-00-00.jsonl: line 1: its doc has no example_id/variant_id" in str(err.value)
+    assert "samples_gsm8k_2026-01-01T00-00-00.jsonl: line 1: its doc has no example_id/variant_id" in str(
+        err.value
+    )
     assert err.value.n_problems == 2

@@ -18,7 +18,11 @@ from submissions.metrics import METRIC_KEYS, features, score, score_matrix
 from submissions.validation import ValidationError
 
 LETTERS = ["A", "B", "C", "D"]
-SLOTS3 = [("original", "original", LETTERS, None), ("typos-r1", "typos", LETTERS, None), ("typos-r2", "typos", LETTERS, None)]
+SLOTS3 = [
+    ("original", "original", LETTERS, None),
+    ("typos-r1", "typos", LETTERS, None),
+    ("typos-r2", "typos", LETTERS, None),
+]
 
 
 def options(i: int) -> list[str]:
@@ -31,7 +35,11 @@ def hand(mc_labels, predictions):
     1 1 1 / 1 0 1 / 0 0 1 / 0 0 0, with answers AAA / ABA / BCA / BBC."""
     labels = mc_labels([(f"e{i}", "t", options(i), 0) for i in range(1, 5)], SLOTS3)
     answers = {"e1": "AAA", "e2": "ABA", "e3": "BCA", "e4": "BBC"}
-    rows = [(e, v, answer[j]) for e, answer in answers.items() for j, v in enumerate(["original", "typos-r1", "typos-r2"])]
+    rows = [
+        (e, v, answer[j])
+        for e, answer in answers.items()
+        for j, v in enumerate(["original", "typos-r1", "typos-r2"])
+    ]
     return labels, predictions(rows)
 
 
@@ -69,10 +77,14 @@ def test_baselines_by_hand(hand):
     both_wrong = [(1 - p[a]) * (1 - p[b]) for a, b in pairs]
     independent_agreement = np.mean(np.add(both_right, both_wrong))  # 0.4583
     assert baseline["correctness_agreement"]["independence"] == pytest.approx(independent_agreement)
-    assert baseline["correctness_agreement"]["excess_independence"] == pytest.approx(2 / 3 - independent_agreement)
+    assert baseline["correctness_agreement"]["excess_independence"] == pytest.approx(
+        2 / 3 - independent_agreement
+    )
     assert baseline["worst_case_accuracy"]["independence"] == pytest.approx(0.5 * 0.25 * 0.75)
     # two wrong answers agree when they pick the same of the 3 distractors
-    assert baseline["consistency"]["independence"] == pytest.approx(np.mean(np.add(both_right, np.divide(both_wrong, 3))))
+    assert baseline["consistency"]["independence"] == pytest.approx(
+        np.mean(np.add(both_right, np.divide(both_wrong, 3)))
+    )
     assert baseline["kappa"]["independence"] == pytest.approx((independent_agreement - 0.5) / 0.5)
     # difficulty-conditioned null, per example [C(m,2) + C(3-m,2)/3] / C(3,2) for m = 3, 2, 1, 0
     assert baseline["consistency"]["difficulty"] == pytest.approx((1 + 1 / 3 + 1 / 9 + 1 / 3) / 4)
@@ -100,7 +112,14 @@ def test_pitfall_1_pdr_is_a_ratio_of_means_and_overall_accuracy_pools_examples(m
     examples = [(f"a{i}", "big", options(i), 0) for i in range(4)] + [("b0", "small", options(9), 0)]
     slots = [("original", "original", LETTERS, None), ("typos-r1", "typos", LETTERS, None)]
     labels = mc_labels(examples, slots)
-    right = {("a0", "original"), ("a1", "original"), ("a2", "original"), ("a0", "typos-r1"), ("b0", "original"), ("b0", "typos-r1")}
+    right = {
+        ("a0", "original"),
+        ("a1", "original"),
+        ("a2", "original"),
+        ("a0", "typos-r1"),
+        ("b0", "original"),
+        ("b0", "typos-r1"),
+    }
     rows = [(e, v, "A" if (e, v) in right else "B") for e in labels["example_id"].unique() for v, *_ in slots]
     result = score(labels, predictions(rows), n_resamples=0)
     # big: clean 3/4, perturbed 1/4 -> PDR 2/3; small: clean 1, perturbed 1 -> PDR 0
@@ -126,7 +145,9 @@ def test_pitfall_3_undefined_ratios_are_null_never_a_crash_or_zero(mc_labels, pr
     slots = [("original", "original", LETTERS, None), ("typos-r1", "typos", LETTERS, None)]
     labels = mc_labels([(f"e{i}", "t", options(i), 0) for i in range(4)], slots)
     # original all wrong, perturbed half right: PDR is undefined, Cohen's h is not
-    rows = [(f"e{i}", "original", "B") for i in range(4)] + [(f"e{i}", "typos-r1", "A" if i < 2 else "B") for i in range(4)]
+    rows = [(f"e{i}", "original", "B") for i in range(4)] + [
+        (f"e{i}", "typos-r1", "A" if i < 2 else "B") for i in range(4)
+    ]
     result = score(labels, predictions(rows), n_resamples=50)
     assert math.isnan(result["metrics"]["pdr"])
     assert result["metrics"]["cohens_h"] == pytest.approx(2 * (math.asin(math.sqrt(0.5)) - 0) / math.pi)
@@ -177,7 +198,10 @@ def test_pitfall_5_missing_predictions_count_as_wrong_and_lower_coverage(mc_labe
 
 def test_pitfall_6_choice_order_slots_compare_answers_by_content(mc_labels, predictions):
     """Gold is the option `q0 option 1`: B in the original order, C when the options are reversed."""
-    slots = [("original", "original", LETTERS, None), ("choice-order-reversed", "choice_order", LETTERS, [3, 2, 1, 0])]
+    slots = [
+        ("original", "original", LETTERS, None),
+        ("choice-order-reversed", "choice_order", LETTERS, [3, 2, 1, 0]),
+    ]
     labels = mc_labels([("e0", "t", options(0), 1), ("e1", "t", options(1), 1)], slots)
     assert labels.set_index(["example_id", "variant_id"]).loc[("e0", "choice-order-reversed"), "gold"] == "C"
     rows = [
@@ -233,7 +257,9 @@ def test_permuting_examples_or_slots_leaves_every_metric_unchanged(case):
     base = score_matrix(_matrix(correct, answers), n_resamples=0)["metrics"]
     columns = [0, *slots]
     names = ["original", *[f"p{j}" for j in range(1, answers.shape[1])]]
-    shuffled = _matrix(correct[np.ix_(rows, columns)], answers[np.ix_(rows, columns)], [names[c] for c in columns])
+    shuffled = _matrix(
+        correct[np.ix_(rows, columns)], answers[np.ix_(rows, columns)], [names[c] for c in columns]
+    )
     moved = score_matrix(shuffled, n_resamples=0)["metrics"]
     for key in METRIC_KEYS:
         assert moved[key] == pytest.approx(base[key], nan_ok=True), key
@@ -243,7 +269,12 @@ def test_row_order_of_the_inputs_changes_nothing_not_even_the_bootstrap(toy_labe
     preds = gold_predictions(toy_labels)
     preds.loc[preds.index[::3], "prediction"] = "B"
     first = score(toy_labels, preds, n_resamples=200, seed=3)
-    second = score(toy_labels.sample(frac=1, random_state=1), preds.sample(frac=1, random_state=2), n_resamples=200, seed=3)
+    second = score(
+        toy_labels.sample(frac=1, random_state=1),
+        preds.sample(frac=1, random_state=2),
+        n_resamples=200,
+        seed=3,
+    )
     assert dumps_json(first) == dumps_json(second)
 
 
@@ -302,7 +333,9 @@ def test_interval_brackets_the_estimate_and_matches_a_direct_resampling():
 
 def test_per_task_and_per_family_blocks(toy_labels, gold_predictions):
     preds = gold_predictions(toy_labels)
-    preds.loc[(preds["variant_id"] == "enumerator-roman") & (preds["example_id"] == "q1"), "prediction"] = "ii"
+    preds.loc[(preds["variant_id"] == "enumerator-roman") & (preds["example_id"] == "q1"), "prediction"] = (
+        "ii"
+    )
     result = score(toy_labels, preds, n_resamples=100)
     assert set(result["per_task"]) == {"geography", "colours", "numbers", "animals"}
     assert result["per_task"]["geography"]["metrics"]["accuracy"] == pytest.approx(3 / 4)
@@ -332,8 +365,20 @@ def test_agreement_features_of_a_matrix():
 def test_score_json_has_the_documented_shape(hand):
     labels, preds = hand
     result = json.loads(dumps_json(score(labels, preds, n_resamples=10)))
-    for key in ("n_examples", "n_slots", "coverage", "metrics", "ci", "ci_method", "per_slot", "per_task",
-                "per_family", "baseline", "definitions", "extraction_failures"):
+    for key in (
+        "n_examples",
+        "n_slots",
+        "coverage",
+        "metrics",
+        "ci",
+        "ci_method",
+        "per_slot",
+        "per_task",
+        "per_family",
+        "baseline",
+        "definitions",
+        "extraction_failures",
+    ):
         assert key in result
     assert list(result["metrics"]) == sorted(METRIC_KEYS)
     assert all(len(result["ci"][key]) == 2 for key in METRIC_KEYS)

@@ -11,8 +11,16 @@ from robustboard.hashing import sha256_file
 from submissions.store import LocalBackend, Store, StoreError, open_store, submission_id
 from submissions.validation import ValidationError
 
-MODEL = {"name": "org/model-7b", "revision": "abc123", "params_b": 7.0, "type": "pretrained",
-         "link": "https://example.org/model", "license": "apache-2.0"}
+# What the `robustboard` console script runs (pyproject: robustboard = "robustboard.cli:main").
+ENTRY_POINT = "import sys; from robustboard.cli import main; sys.exit(main(sys.argv[1:]))"
+MODEL = {
+    "name": "org/model-7b",
+    "revision": "abc123",
+    "params_b": 7.0,
+    "type": "pretrained",
+    "link": "https://example.org/model",
+    "license": "apache-2.0",
+}
 
 
 @pytest.fixture
@@ -108,7 +116,9 @@ def test_submitting_the_same_file_again_is_idempotent(registered, tmp_path, toy_
     again = registered.submit(path, release="toy@1.0.0", model=MODEL, submitter="alice")
     assert again == first and files(registered) == before
     # another revision of the model is another submission, sharing the raw file
-    other = registered.submit(path, release="toy@1.0.0", model={**MODEL, "revision": "def456"}, submitter="alice")
+    other = registered.submit(
+        path, release="toy@1.0.0", model={**MODEL, "revision": "def456"}, submitter="alice"
+    )
     assert other["submission_id"] != first["submission_id"]
     assert len([f for f in files(registered) if f.startswith("raw/")]) == 1
     assert len(registered.requests()) == 2
@@ -126,7 +136,9 @@ def test_invalid_submissions_write_nothing(registered, tmp_path, toy_labels):
         registered.submit(unknown, release="toy@1.0.0", model=MODEL, submitter="alice")
     good = write_predictions(tmp_path / "p.jsonl", toy_labels)
     with pytest.raises(ValidationError, match="field link"):
-        registered.submit(good, release="toy@1.0.0", model={**MODEL, "link": "javascript:x"}, submitter="alice")
+        registered.submit(
+            good, release="toy@1.0.0", model={**MODEL, "link": "javascript:x"}, submitter="alice"
+        )
     partial = tmp_path / "partial.jsonl"
     partial.write_text("".join(good.read_text().splitlines(keepends=True)[:4]))
     with pytest.raises(ValidationError, match="below the required minimum 0.9"):
@@ -143,9 +155,17 @@ def test_run_pending_scores_and_commits_result_and_details(registered, tmp_path,
     [result] = registered.results()
     assert result["submission_id"] == sid and result["metrics"]["accuracy"] == 1.0
     assert result["model"]["name"] == "org/model-7b" and result["model"]["submitter"] == "alice"
-    assert result["release"]["name"] == "toy" and result["release"]["content_hash"] == registered.releases()[0]["content_hash"]
-    assert result["submission_sha256"] == sha256_file(path) and result["scorer_version"].startswith("robustboard-scorer")
-    assert result["ci_method"]["n_resamples"] == 50 and result["per_family"]["choice_order"]["metrics"]["accuracy"] == 1.0
+    assert (
+        result["release"]["name"] == "toy"
+        and result["release"]["content_hash"] == registered.releases()[0]["content_hash"]
+    )
+    assert result["submission_sha256"] == sha256_file(path) and result["scorer_version"].startswith(
+        "robustboard-scorer"
+    )
+    assert (
+        result["ci_method"]["n_resamples"] == 50
+        and result["per_family"]["choice_order"]["metrics"]["accuracy"] == 1.0
+    )
     details = registered.details(sid)
     assert len(details) == 4 and set(toy_labels["variant_id"]) <= set(details.columns)
     assert registered.run_pending() == []  # nothing left
@@ -190,3 +210,80 @@ def test_hub_stores_need_the_hub_backend_module_when_absent(monkeypatch):
     monkeypatch.setitem(sys.modules, "submissions.store_hub", None)
     with pytest.raises(StoreError, match="need submissions/store_hub.py"):
         open_store("hf://org/results")
+
+
+def test_releases_on_the_hub_are_registered_and_scored_by_tag(tmp_path, make_release, toy_labels):
+    """Publish with the builder to the project's local Hub server, then register and submit with
+    `hf://ORG/NAME@TAG` references, as a user would (the real client, HF_ENDPOINT set before import)."""
+    import os
+    import subprocess
+    import sys
+
+    from builder.publish import publish
+    from robustboard.hub_server import running_server
+
+    token = "hf_alice_0123456789"
+    public, labels = make_release(toy_labels)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(
+        "".join(
+            json.dumps({"example_id": r.example_id, "variant_id": r.variant_id, "prediction": r.gold}) + "\n"
+            for r in toy_labels.itertuples()
+        )
+    )
+    store = tmp_path / "store"
+    with running_server(tmp_path / "hub", users={"alice": token}, orgs={"org": ("alice",)}) as server:
+        (public / "README.md").write_text("---\nconfigs: []\n---\n# toy\n")
+        manifest = json.loads((public / "manifest.json").read_text())
+        manifest["files"]["README.md"] = sha256_file(public / "README.md")
+        (public / "manifest.json").write_text(json.dumps(manifest))
+        tag = publish(
+            public, labels, repo="org/toy", labels_repo="org/toy-labels", endpoint=server.url, token=token
+        ).tag
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": server.url,
+            "HF_TOKEN": token,
+            "HF_HOME": str(tmp_path / "hf"),
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        }
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-c", ENTRY_POINT, *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+
+        done = run(
+            "register", f"hf://org/toy@{tag}", "--labels", f"hf://org/toy-labels@{tag}", "--store", str(store)
+        )
+        assert done.returncode == 0, done.stderr
+        done = run(
+            "submit",
+            str(predictions),
+            "--release",
+            "toy@1.0.0",
+            "--model",
+            "org/m",
+            "--store",
+            str(store),
+            "--resamples",
+            "10",
+        )
+        assert done.returncode == 0, done.stderr
+        missing = run(
+            "register", "hf://org/toy@v9.9.9", "--labels", f"hf://org/toy-labels@{tag}", "--store", str(store)
+        )
+        assert missing.returncode == 2 and "release hf://org/toy@v9.9.9" in missing.stderr
+    entry = open_store(str(store)).release("toy@1.0.0")
+    assert (
+        entry["public"] == f"hf://org/toy@{tag}"
+        and len(entry["commit"]) == 40
+        and len(entry["labels_commit"]) == 40
+    )
+    [result] = open_store(str(store)).results()
+    assert result["metrics"]["accuracy"] == 1.0 and result["release"]["commit"] == entry["commit"]

@@ -81,7 +81,9 @@ def test_labels_must_be_a_complete_grid_without_duplicates(toy_labels, gold_pred
     text = str(err.value)
     assert "example_id 'q2', variant_id 'typos-p0.05-r1': has no label row" in text
     doubled = pd.concat([toy_labels, toy_labels.iloc[[3]]], ignore_index=True)
-    with pytest.raises(ValidationError, match=r"labels row 17 \(example_id 'q1', variant_id 'choice-order-reversed'\)"):
+    with pytest.raises(
+        ValidationError, match=r"labels row 17 \(example_id 'q1', variant_id 'choice-order-reversed'\)"
+    ):
         build_matrix(doubled, gold_predictions(toy_labels))
 
 
@@ -95,7 +97,7 @@ def test_a_gold_outside_the_answer_space_is_reported_without_revealing_it(toy_la
 
 
 def test_no_error_message_contains_a_gold_answer(tmp_path, mc_labels, predictions):
-    """Gold labels and option texts are unique strings here; bad submissions of every kind must not echo them."""
+    """Gold labels and option texts are unique strings here; no kind of bad submission may echo them."""
     labels = mc_labels(
         [(f"e{i}", "t", [f"opt{i}-{j}" for j in range(4)], 2) for i in range(3)],
         [("original", "original", ["GOLDA", "GOLDB", "GOLDC", "GOLDD"], None)],
@@ -113,7 +115,10 @@ def test_no_error_message_contains_a_gold_answer(tmp_path, mc_labels, prediction
 
 def test_problem_text():
     assert str(Problem("row 5, column prediction", "is empty")) == "row 5, column prediction: is empty"
-    assert str(ValidationError([Problem("line 1", "bad")], what="x.jsonl")) == "1 problem in x.jsonl:\n  line 1: bad"
+    assert (
+        str(ValidationError([Problem("line 1", "bad")], what="x.jsonl"))
+        == "1 problem in x.jsonl:\n  line 1: bad"
+    )
 
 
 # --------------------------------------------------------------------------------------- model metadata
@@ -164,4 +169,9 @@ def test_bad_metadata_is_rejected_by_field(field, value, message):
 def test_all_metadata_problems_at_once():
     with pytest.raises(ValidationError) as err:
         validate_model({"name": "x", "type": "?", "submitter": "", "colour": "red"})
-    assert {p.location for p in err.value.problems} == {"field colour", "field name", "field type", "field submitter"}
+    assert {p.location for p in err.value.problems} == {
+        "field colour",
+        "field name",
+        "field type",
+        "field submitter",
+    }

@@ -60,17 +60,23 @@ def crash_on_write(monkeypatch, *, when, after_files: int):
 def test_crash_after_the_raw_write_leaves_no_request_and_a_resubmission_completes(
     store, submission, monkeypatch
 ):
-    crash_on_write(monkeypatch, when=lambda files: any(p.startswith("requests/") for p in files), after_files=1)
+    crash_on_write(
+        monkeypatch, when=lambda files: any(p.startswith("requests/") for p in files), after_files=1
+    )
     with pytest.raises(Crash):
         store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")
     monkeypatch.undo()
     assert len(stored(store, "raw")) == 1 and store.requests() == []  # an orphan raw file, nothing else
     request = store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")
-    assert len(stored(store, "raw")) == 1 and [r["submission_id"] for r in store.requests()] == [request["submission_id"]]
+    assert len(stored(store, "raw")) == 1 and [r["submission_id"] for r in store.requests()] == [
+        request["submission_id"]
+    ]
     assert store.run_pending(n_resamples=0)[0]["status"] == "FINISHED"
 
 
-def test_crash_while_scoring_leaves_running_and_a_restarted_worker_reruns_it_once(store, submission, monkeypatch):
+def test_crash_while_scoring_leaves_running_and_a_restarted_worker_reruns_it_once(
+    store, submission, monkeypatch
+):
     sid = store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")["submission_id"]
 
     def dying(*args, **kwargs):
@@ -93,11 +99,15 @@ def test_crash_while_scoring_leaves_running_and_a_restarted_worker_reruns_it_onc
 
 def test_crash_between_result_and_finished_status_is_invisible_and_rerun_once(store, submission, monkeypatch):
     sid = store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")["submission_id"]
-    crash_on_write(monkeypatch, when=lambda files: any(p.startswith("results/") for p in files), after_files=2)
+    crash_on_write(
+        monkeypatch, when=lambda files: any(p.startswith("results/") for p in files), after_files=2
+    )
     with pytest.raises(Crash):
         worker.run_pending(store, n_resamples=20)
     monkeypatch.undo()
-    assert stored(store, "results") == [f"results/{sid}.json"] and stored(store, "details") == [f"details/{sid}.parquet"]
+    assert stored(store, "results") == [f"results/{sid}.json"] and stored(store, "details") == [
+        f"details/{sid}.parquet"
+    ]
     assert store.request(sid)["status"] == "RUNNING"
     assert store.results() == []  # written but not committed: not shown
     first = store.result(sid)
@@ -141,7 +151,9 @@ def test_the_heartbeat_is_refreshed_while_scoring(store, submission, monkeypatch
     assert later > start
 
 
-def test_a_scoring_error_fails_the_request_with_a_reason_and_keeps_the_raw_file(store, submission, monkeypatch):
+def test_a_scoring_error_fails_the_request_with_a_reason_and_keeps_the_raw_file(
+    store, submission, monkeypatch
+):
     sid = store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")["submission_id"]
 
     def broken(*args, **kwargs):
@@ -149,13 +161,18 @@ def test_a_scoring_error_fails_the_request_with_a_reason_and_keeps_the_raw_file(
 
     monkeypatch.setattr(worker, "score_matrix", broken)
     [failed] = worker.run_pending(store, n_resamples=0)
-    assert failed["status"] == "FAILED" and "internal error while scoring (ZeroDivisionError)" in failed["reason"]
+    assert (
+        failed["status"] == "FAILED"
+        and "internal error while scoring (ZeroDivisionError)" in failed["reason"]
+    )
     assert store.request(sid)["status"] == "FAILED" and len(stored(store, "raw")) == 1
 
 
 def test_only_the_requested_submissions_are_run(store, submission, tmp_path):
     first = store.submit(submission, release="toy@1.0.0", model=MODEL, submitter="alice")["submission_id"]
-    second = store.submit(submission, release="toy@1.0.0", model={**MODEL, "revision": "r2"}, submitter="alice")
+    second = store.submit(
+        submission, release="toy@1.0.0", model={**MODEL, "revision": "r2"}, submitter="alice"
+    )
     done = store.run_pending(submission_ids=[second["submission_id"]], n_resamples=0)
     assert [d["submission_id"] for d in done] == [second["submission_id"]]
     assert store.request(first)["status"] == "PENDING"
