@@ -54,9 +54,22 @@ def choices(snapshot: Snapshot, release: str | None = None) -> list[tuple[str, s
     return out
 
 
+def release_slot_order(snapshot: Snapshot, release: str) -> list[str]:
+    """The release's own slot order (its manifest: original first, then as the release spec lists them)."""
+    for entry in snapshot.releases:
+        if f"{entry.get('name')}@{entry.get('version')}" == release:
+            return [s.get("variant_id") for s in (entry.get("manifest") or {}).get("slots") or []]
+    return []
+
+
 def slot_figure(snapshot: Snapshot, sid: str) -> go.Figure:
     slots = snapshot.frames.slots
     mine = slots[slots["submission_id"] == sid].sort_values("position") if len(slots) else slots
+    runs = snapshot.frames.runs.set_index("submission_id")
+    order = release_slot_order(snapshot, runs.loc[sid, "release"]) if sid in runs.index else []
+    if order and len(mine):
+        rank = {slot: i for i, slot in enumerate(order)}
+        mine = mine.assign(order=mine["variant_id"].map(rank).fillna(len(order))).sort_values(["order", "position"])
     fig = go.Figure()
     families = list(dict.fromkeys(mine["family"])) if len(mine) else []
     for index, family in enumerate(families):
