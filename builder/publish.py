@@ -35,7 +35,7 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 
 from robustboard import hub
 from robustboard.cli import UserError
-from robustboard.hashing import sha256_file
+from robustboard.hashing import sha256_bytes, sha256_file
 
 logger = logging.getLogger("robustboard.publish")
 
@@ -139,12 +139,20 @@ def _check_files(root: Path, manifest: dict) -> dict[str, str]:
     return {**listed, MANIFEST: sha256_file(root / MANIFEST)}
 
 
+def files_digest(files: dict[str, str]) -> str:
+    """sha256 over the sorted `path<TAB>sha256` lines: a release's `content_hash` over its public files,
+    `labels_sha256` over its label files (as `builder.release` computes them)."""
+    return sha256_bytes("".join(f"{p}\t{h}\n" for p, h in sorted(files.items())).encode())
+
+
 def read_release(path: str | os.PathLike) -> LocalRelease:
     """Check a public release folder (see docs/architecture.md) without touching the network."""
     root = Path(path)
     manifest = _load_manifest(root, "release")
     if "README.md" not in manifest["files"]:
         raise UserError(f"{root / MANIFEST}: the release has no README.md (the dataset card with `configs:`)")
+    if files_digest(manifest["files"]) != manifest["content_hash"]:
+        raise UserError(f"{root / MANIFEST}: content_hash does not match the files it lists")
     return LocalRelease(root, manifest, _check_files(root, manifest))
 
 
@@ -158,7 +166,30 @@ def read_labels(path: str | os.PathLike, release: LocalRelease) -> LocalRelease:
                 f"{root / MANIFEST}: {key} is {manifest[key]!r} but the release's is "
                 f"{release.manifest[key]!r}; these labels belong to another release"
             )
+    expected = release.manifest.get("labels_sha256")
+    if expected is not None and files_digest(manifest["files"]) != expected:
+        raise UserError(
+            f"{root / MANIFEST}: its files do not hash to the release's labels_sha256 ({expected[:12]}…); "
+            "these labels belong to another build"
+        )
     return LocalRelease(root, manifest, _check_files(root, manifest))
+
+
+# The first argument of `load_dataset("…")` calls with a repo-shaped `ORG/NAME` (one slash: a local
+# folder example like "path/to/folder" is not a repo id; a placeholder like "<org>/name" is).
+_SNIPPET_RE = re.compile(r"""load_dataset\(\s*["']([^"'/\s]+/[^"'/\s]+)["']""")
+
+
+def check_card(release: LocalRelease, repo: str) -> None:
+    """Refuse a card whose copy-paste snippets load another repo: a published version never changes,
+    so a wrong `load_dataset("…")` line would mislead every reader of that version."""
+    card = (release.root / "README.md").read_text(encoding="utf-8")
+    named = sorted(set(_SNIPPET_RE.findall(card)) - {repo})
+    if named:
+        raise UserError(
+            f"{release.root / 'README.md'}: its snippets load {named[0]!r}, not {repo!r}; rebuild the "
+            f"release with `--repo-id {repo}` so that the card's copy-paste code works"
+        )
 
 
 # -- comparing with the Hub ---------------------------------------------------------------------------
@@ -399,6 +430,7 @@ def publish(
     if labels_repo is not None and labels_repo == repo:
         raise UserError("--labels-repo must differ from --repo: the labels repo is private")
     release = read_release(release_dir)
+    check_card(release, repo)
     states = [RepoState("public", repo, release, private=False)]
     if labels_dir is not None and labels_repo is not None:
         states.append(RepoState("labels", labels_repo, read_labels(labels_dir, release), private=True))

@@ -94,16 +94,20 @@ configs:
 ---
 
 # {name} v{version}
-
+"""
+SNIPPET = """
 ```python
 from datasets import load_dataset
-ds = load_dataset("ORG/NAME", "typos", revision="v{version}")
+ds = load_dataset("{repo}", "typos", revision="v{version}")
 ```
 """
 
 
-def make_release(root: Path, version: str, texts: list[str], *, name: str = "toy") -> tuple[Path, Path]:
-    """A small classification release (configs `original` and `typos`) and its labels folder."""
+def make_release(
+    root: Path, version: str, texts: list[str], *, name: str = "toy", repo: str | None = None
+) -> tuple[Path, Path]:
+    """A small classification release (configs `original` and `typos`) and its labels folder; the card
+    carries a `load_dataset` snippet for `repo` when given."""
     public, labels = root / f"{name}-{version}", root / f"{name}-{version}-labels"
     public.mkdir(parents=True)
     labels.mkdir(parents=True)
@@ -134,7 +138,10 @@ def make_release(root: Path, version: str, texts: list[str], *, name: str = "toy
         )
         (labels / config).mkdir()
         gold.to_parquet(labels / config / "test-00000-of-00001.parquet", index=False)
-    (public / "README.md").write_text(CARD.format(name=name, version=version))
+    card = CARD.format(name=name, version=version) + (
+        SNIPPET.format(repo=repo, version=version) if repo else ""
+    )
+    (public / "README.md").write_text(card)
     files = {
         p.relative_to(public).as_posix(): sha256_file(p) for p in sorted(public.rglob("*")) if p.is_file()
     }
@@ -167,11 +174,11 @@ def make_release(root: Path, version: str, texts: list[str], *, name: str = "toy
 
 @pytest.fixture
 def release_factory(tmp_path):
-    """`make(version, texts, name="toy") -> (release folder, labels folder)`, a fresh pair per call."""
+    """`make(version, texts, name="toy", repo=None) -> (release folder, labels folder)`, fresh each call."""
     counter = itertools.count()
 
-    def make(version: str, texts: list[str], name: str = "toy") -> tuple[Path, Path]:
-        return make_release(tmp_path / "releases" / str(next(counter)), version, texts, name=name)
+    def make(version: str, texts: list[str], name: str = "toy", repo: str | None = None) -> tuple[Path, Path]:
+        return make_release(tmp_path / "releases" / str(next(counter)), version, texts, name=name, repo=repo)
 
     return make
 
@@ -218,3 +225,60 @@ def _load_rows(
 def load_rows():
     """`load_rows(server, repo, (config, revision), ..., token=None)`: rows `load_dataset` returns."""
     return _load_rows
+
+
+@pytest.fixture(scope="session")
+def real_release(tmp_path_factory, shared_data) -> tuple[str, Path, Path]:
+    """(repo id, release folder, labels folder) of a small rotten_tomatoes release built by the real
+    builder from ../shared/data, its card's snippets naming that (not yet published) repo."""
+    from builder.release import build_release
+    from builder.specs import load_spec
+
+    repo = f"{ORG}/rotten-tomatoes-{uuid.uuid4().hex[:8]}"
+    spec = load_spec("rotten_tomatoes").with_data_files(
+        {"test": str(shared_data / "rotten_tomatoes" / "test.jsonl")}
+    )
+    root = tmp_path_factory.mktemp("real-release")
+    build_release(
+        spec,
+        root / "public",
+        root / "labels",
+        version="1.0.0",
+        limit=6,
+        repo_id=repo,
+        workers=1,
+        log=lambda message: None,
+        progress=False,
+    )
+    return repo, root / "public", root / "labels"
+
+
+def _run_card_snippet(server: RunningServer, card: str) -> dict[str, list[dict]]:
+    """Run the card's first `load_dataset` code block as a reader would (only `HF_ENDPOINT` set) and
+    return the rows of every dataset it loaded, by variable name."""
+    blocks = [b.split("\n", 1)[1] for b in card.split("```python")[1:]]
+    snippet = next(b.split("```", 1)[0] for b in blocks if "load_dataset(" in b)
+    code = (
+        snippet
+        + "\nimport json, datasets\n"
+        + "print(json.dumps({k: v.to_list() for k, v in dict(globals()).items() "
+        + "if isinstance(v, datasets.Dataset)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=server.url,
+        HF_HUB_DISABLE_XET="1",
+        HF_HOME=os.environ["HF_HOME"],
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the card's snippet failed:\n{snippet}\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run_card_snippet():
+    """`run_card_snippet(server, card_text) -> {variable: rows}` for the card's load_dataset block."""
+    return _run_card_snippet

@@ -69,8 +69,8 @@ def test_each_version_loads_its_own_rows_by_tag_even_after_a_later_version(
     hub_server, repo_id, release_factory, load_rows, monkeypatch
 ):
     monkeypatch.setenv("HF_TOKEN", alice(hub_server))
-    v1, v1_labels = release_factory("1.0.0", TEXTS_V1)
-    v2, v2_labels = release_factory("2.0.0", TEXTS_V2)
+    v1, v1_labels = release_factory("1.0.0", TEXTS_V1, repo=repo_id)
+    v2, v2_labels = release_factory("2.0.0", TEXTS_V2, repo=repo_id)
 
     assert publish_cli(hub_server, v1, v1_labels, repo_id) == 0
     assert load_rows(hub_server, repo_id, ("typos", "v1.0.0")) == [rows_of(v1, "typos")]
@@ -175,6 +175,7 @@ def test_a_new_version_deletes_configs_it_no_longer_has(hub_server, repo_id, rel
     (v2 / "typos").rmdir()
     manifest = json.loads((v2 / "manifest.json").read_text())
     del manifest["files"]["typos/test-00000-of-00001.parquet"]
+    manifest["content_hash"] = pub.files_digest(manifest["files"])
     (v2 / "manifest.json").write_text(json.dumps(manifest))
 
     pub.publish(v2, None, repo=repo_id, labels_repo=None, endpoint=hub_server.url, token=alice(hub_server))
@@ -387,6 +388,36 @@ def test_a_concurrent_commit_is_detected_and_not_overwritten(hub_server, repo_id
     assert tags(hub_server, repo_id) == {}
 
 
+def test_a_real_build_publishes_loads_through_its_card_snippet_and_pulls_back_identical(
+    hub_server, real_release, run_card_snippet, tmp_path, monkeypatch, capsys
+):
+    repo, public, labels = real_release
+    monkeypatch.setenv("HF_TOKEN", alice(hub_server))
+    assert publish_cli(hub_server, public, labels, repo) == 0
+
+    api = HfApi(endpoint=hub_server.url)
+    card = Path(api.hf_hub_download(repo, "README.md", repo_type="dataset", revision="v1.0.0")).read_text()
+    loaded = run_card_snippet(hub_server, card)
+    assert set(loaded) >= {"original", "typos"}
+    for config, rows in loaded.items():
+        assert rows == rows_of(public, config)
+
+    out, labels_out = tmp_path / "pulled", tmp_path / "pulled-labels"
+    assert cli(hub_server, "pull", "--repo", repo, "--revision", "v1.0.0", "--out", str(out),
+               "--labels-repo", f"{repo}-labels", "--labels-out", str(labels_out)) == 0  # fmt: skip
+    for original, restored in ((public, out), (labels, labels_out)):
+        originals = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
+        assert {
+            p.relative_to(restored): p.read_bytes() for p in restored.rglob("*") if p.is_file()
+        } == originals
+
+    capsys.readouterr()
+    assert cli(hub_server, "versions", "--repo", repo, "--json") == 0
+    manifest = json.loads((public / "manifest.json").read_text())
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["counts"] == manifest["counts"] and listed["content_hash"] == manifest["content_hash"]
+
+
 # -- versions and pull ------------------------------------------------------------------------------------
 def test_versions_lists_tags_with_commit_date_and_counts(hub_server, repo_id, release_factory, capsys):
     v1, _ = release_factory("1.0.0", TEXTS_V1)
@@ -542,3 +573,29 @@ def test_diff_compares_lfs_files_by_sha256_and_regular_files_by_git_blob_id(offl
     upload, delete = pub.diff(local, remote)
     assert upload == ["manifest.json", "typos/test-00000-of-00001.parquet"]
     assert delete == ["old/config.parquet"]
+
+
+def test_a_card_whose_snippets_load_another_repo_is_refused_locally(offline, release_factory):
+    public, _ = release_factory("1.0.0", TEXTS_V1, repo="someone/else")
+    with pytest.raises(
+        UserError, match="its snippets load 'someone/else', not 'o/r'; rebuild .*--repo-id o/r"
+    ):
+        pub.publish(public, None, repo="o/r", labels_repo=None, endpoint="http://127.0.0.1:9", token="t")
+
+
+def test_a_manifest_whose_content_hash_does_not_match_its_files_is_refused_locally(offline, release_factory):
+    public, labels = release_factory("1.0.0", TEXTS_V1)
+    manifest = json.loads((public / "manifest.json").read_text())
+    manifest["content_hash"] = "0" * 64
+    (public / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="content_hash does not match the files it lists"):
+        pub.read_release(public)
+
+
+def test_labels_that_do_not_hash_to_the_releases_labels_sha256_are_refused_locally(offline, release_factory):
+    public, labels = release_factory("1.0.0", TEXTS_V1)
+    manifest = json.loads((public / "manifest.json").read_text())
+    manifest["labels_sha256"] = "f" * 64
+    (public / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="do not hash to the release's labels_sha256"):
+        pub.read_labels(labels, pub.LocalRelease(public, manifest, {}))
