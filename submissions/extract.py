@@ -41,7 +41,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,12 +60,14 @@ FAILED = -1  # a prediction from which no single answer could be extracted
 _RULE = {name: code for code, name in enumerate(RULES)}
 WRAPPING = "()[]{}<>.,:;!?'\"*` \t\r\n"
 # A cue, then (zero-width, so that every cue in a text is found) the label token after it and the
-# rest of its sentence.
+# rest of its sentence. `_CUE_WORD` (RE2, for Arrow) pre-selects the rows worth scanning.
 _CUE = re.compile(
     r"(?i)\b(?:answer|option|choice)\b(?:\s+is)?\s*[:=\-]?\s*(?:option\s+|choice\s+)?"
     r"(?=[(\[]?([^\W_]+))(?=([^\n.;]*))"
 )
-_LEADING = re.compile(r"^\s*[(\[]?([^\W_]+)[)\].:\]]\s*(.*)$", re.S)
+_CUE_WORD = r"(?i)\b(?:answer|option|choice)\b"
+# A label at the very start, closed by ) . : or ] (RE2 syntax, for pyarrow.compute.extract_regex).
+_LEADING = r"(?s)^\s*[(\[]?(?P<token>[\p{L}\p{N}]+)[)\].:](?P<rest>.*)$"
 
 
 @dataclass(frozen=True)
@@ -185,20 +186,22 @@ def _decide(index, rule, undecided, where, value, name: str) -> None:
     undecided &= ~chosen
 
 
-def _words(series: pd.Series) -> pd.Series:
-    """Case-folded words separated by single spaces, padded with one space on each side."""
-    text = series.astype("string[pyarrow]").str.lower().str.replace(r"[\W_]+", " ", regex=True).str.strip()
-    return " " + text.fillna("") + " "
+def _words(texts: pa.Array) -> list[str]:
+    """Case-folded words (letters and digits, any script) separated by single spaces, padded with
+    one space on each side so that `" paris "` in `" i think paris "` is a whole-word match."""
+    folded = pc.utf8_lower(pc.fill_null(pc.cast(texts, pa.string()), ""))
+    spaced = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[^\p{L}\p{N}]+", " "))
+    return [f" {w} " for w in spaced.to_pylist()]
 
 
 def _free_text(rows, predictions, labels, options, index, rule) -> None:
     """Rules 4-7 for the rows still undecided (free text)."""
     take = pa.array(rows)
-    text = pd.Series(predictions.take(take), dtype="string[pyarrow]")
+    text = predictions.take(take)
     row_labels = labels.take(take).to_pylist()
     row_options = options.take(take)
-    words = _words(text).tolist()
-    flat_words = _words(pd.Series(row_options.flatten(), dtype="string[pyarrow]")).tolist()
+    words = _words(text)
+    flat_words = _words(row_options.flatten())
     bounds = np.asarray(row_options.offsets) - np.asarray(row_options.offsets)[0]
     option_words = [flat_words[bounds[k] : bounds[k + 1]] for k in range(len(rows))]
 
@@ -211,16 +214,24 @@ def _free_text(rows, predictions, labels, options, index, rule) -> None:
             return exact
         return [j for j, lab in enumerate(row_labels[k] or []) if lab.lower() == token.lower()]
 
-    cues = text.str.extractall(_CUE.pattern)
-    cue_phrases = _words(cues[1]).tolist() if len(cues) else []
+    # Rule 5 looks for every cue, but only in the rows an Arrow kernel finds a cue word in.
+    has_cue = np.asarray(pc.fill_null(pc.match_substring_regex(text, _CUE_WORD), False), dtype=bool)
+    cue_rows = np.flatnonzero(has_cue)
+    cue_texts = text.take(pa.array(cue_rows)).to_pylist()
+    cue_matches = [[(m.group(1), m.group(2)) for m in _CUE.finditer(t)] for t in cue_texts]
+    phrases = _words(pa.array([rest for found in cue_matches for _, rest in found], pa.string()))
     cue_hits: dict[int, set[int]] = {}
-    for (k, _), token, phrase in zip(cues.index, cues[0], cue_phrases, strict=True):
-        named = label_named(token, k) or option_named(phrase, k)
-        if named:
-            cue_hits.setdefault(k, set()).update(named)
+    position = 0
+    for k, found in zip(cue_rows, cue_matches, strict=True):
+        for token, _ in found:
+            named = label_named(token, k) or option_named(phrases[position], k)
+            position += 1
+            if named:
+                cue_hits.setdefault(int(k), set()).update(named)
 
-    leading = text.str.extract(_LEADING.pattern)
-    leading_rest = _words(leading[1]).tolist()
+    leading = pc.extract_regex(text, _LEADING)
+    tokens = leading.field("token").to_pylist()
+    rest_words = _words(leading.field("rest"))
     for k, row in enumerate(rows):
         equal = option_named(words[k], k)
         if equal:
@@ -229,12 +240,11 @@ def _free_text(rows, predictions, labels, options, index, rule) -> None:
         if k in cue_hits:
             _set(index, rule, row, sorted(cue_hits[k]), "answer_cue")
             continue
-        token = leading.iat[k, 0]
-        if isinstance(token, str):
+        token = tokens[k]
+        if token is not None:
             named = label_named(token, k)
             if len(named) == 1:
-                other = option_named(leading_rest[k], k)
-                _set(index, rule, row, [*named, *other], "leading_label")
+                _set(index, rule, row, [*named, *option_named(rest_words[k], k)], "leading_label")
                 continue
         mentioned = [j for j, w in enumerate(option_words[k]) if w.strip() and w in words[k]]
         if mentioned:

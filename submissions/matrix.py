@@ -78,47 +78,46 @@ def build_matrix(
     n, k = len(grid.example_ids), len(grid.slots)
     cells = _prediction_cells(predictions, grid)
 
+    # Everything is computed in label-row order (no reordering of the list columns) and scattered
+    # into the matrix cells at the end.
     source = np.full(n * k, -1, dtype=np.int64)
     source[cells.cell] = cells.row
-    take = pa.array(source, mask=source < 0)
-    text = _arrow(predictions["prediction"]).take(take)
-
-    ordered = grid.order
-    gold = _arrow(labels["gold"]).take(pa.array(ordered))
+    prediction_row = source[grid.cell]
+    text = _arrow(predictions["prediction"]).take(pa.array(prediction_row, mask=prediction_row < 0))
+    gold = _arrow(labels["gold"])
     if "choice_labels" in labels.columns:
-        answer_space = _arrow(labels["choice_labels"]).take(pa.array(ordered))
-        options = (
-            _arrow(labels["choices"]).take(pa.array(ordered)) if "choices" in labels.columns else answer_space
-        )
+        answer_space = _arrow(labels["choice_labels"])
+        options = _arrow(labels["choices"]) if "choices" in labels.columns else answer_space
         allow_index = True
     elif "label_names" in labels.columns:
-        answer_space = options = _arrow(labels["label_names"]).take(pa.array(ordered))
+        answer_space = options = _arrow(labels["label_names"])
         allow_index = True
     else:
-        answer_space = options = _observed_label_space(gold, grid.tasks, k)
+        answer_space = options = _observed_label_space(gold, labels)
         allow_index = False  # the order of an inferred label space is not known
 
     gold_at = gold_positions(gold, answer_space)
-    _check_gold(gold_at, grid, labels)
+    _check_gold(gold_at, labels)
     extraction: Extraction = extract_answers(text, answer_space, options, allow_index=allow_index)
     chosen = extraction.index
-    correct = (chosen >= 0) & (chosen == gold_at)
-    content = _content_codes(options, chosen)
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(options), 0), dtype=np.float64)
+    inverse = 1.0 / np.maximum(lengths - 1, 1)
 
-    lengths = np.asarray(pc.fill_null(pc.list_value_length(options), 0), dtype=np.float64).reshape(n, k)
-    with np.errstate(divide="ignore"):
-        inverse = np.where(lengths > 1, 1.0 / np.maximum(lengths - 1, 1), 1.0)
-    slot_family = _slot_families(labels, grid, families)
+    def cells_of(values: np.ndarray, dtype) -> np.ndarray:
+        out = np.empty(n * k, dtype=dtype)
+        out[grid.cell] = values
+        return out.reshape(n, k)
+
     return Matrix(
         example_ids=grid.example_ids,
         tasks=grid.tasks,
         slots=grid.slots,
-        families=slot_family,
-        correct=correct.reshape(n, k).astype(np.uint8),
-        answers=content.reshape(n, k),
-        provided=(chosen != MISSING).reshape(n, k),
-        failed=(chosen == FAILED).reshape(n, k),
-        inverse_distractors=inverse.mean(axis=1),
+        families=_slot_families(labels, grid, families),
+        correct=cells_of((chosen >= 0) & (chosen == gold_at), np.uint8),
+        answers=cells_of(_content_codes(options, chosen), np.int64),
+        provided=cells_of(chosen != MISSING, bool),
+        failed=cells_of(chosen == FAILED, bool),
+        inverse_distractors=cells_of(inverse, np.float64).mean(axis=1),
         extraction=extraction.counts(),
     )
 
@@ -131,9 +130,10 @@ class _Grid:
     example_ids: np.ndarray
     tasks: np.ndarray
     slots: tuple[str, ...]
-    order: np.ndarray  # label row index of each cell (cell = example * k + slot)
-    example_index: pd.Index
-    slot_index: pd.Index
+    cell: np.ndarray  # matrix cell (example * k + slot) of each label row
+    order: np.ndarray  # label row of each cell
+    example_values: pa.Array  # sorted example ids, for Arrow hash lookups
+    slot_values: pa.Array
 
 
 def _label_grid(labels: pd.DataFrame) -> _Grid:
@@ -193,9 +193,10 @@ def _label_grid(labels: pd.DataFrame) -> _Grid:
         example_ids=np.asarray(example_ids, dtype=object),
         tasks=tasks,
         slots=tuple(str(s) for s in slot_names),
+        cell=cell,
         order=order,
-        example_index=pd.Index(np.asarray(example_ids, dtype=object)),
-        slot_index=pd.Index(slot_names),
+        example_values=pa.array(np.asarray(example_ids, dtype=object), pa.string()),
+        slot_values=pa.array(slot_names, pa.string()),
     )
 
 
@@ -219,8 +220,8 @@ def _prediction_cells(predictions: pd.DataFrame, grid: _Grid) -> _Cells:
         problems.add("predictions", "there are no prediction rows")
         problems.raise_if_any()
     k = len(grid.slots)
-    example = grid.example_index.get_indexer(np.asarray(predictions["example_id"], dtype=object))
-    slot = grid.slot_index.get_indexer(np.asarray(predictions["variant_id"], dtype=object))
+    example = _lookup(predictions["example_id"], grid.example_values)
+    slot = _lookup(predictions["variant_id"], grid.slot_values)
     unknown = (example < 0) | (slot < 0)
     cell = np.where(unknown, -1, example.astype(np.int64) * k + slot)
     duplicated = pd.Series(cell).duplicated(keep="first").to_numpy() & ~unknown
@@ -252,6 +253,12 @@ def _prediction_cells(predictions: pd.DataFrame, grid: _Grid) -> _Cells:
     return _Cells(cell=cell[accepted], row=accepted)
 
 
+def _lookup(values: pd.Series, known: pa.Array) -> np.ndarray:
+    """Position of each value in `known` (a hash lookup in Arrow), -1 when absent."""
+    positions = pc.index_in(pc.cast(_arrow(values), pa.string()), value_set=known)
+    return np.asarray(pc.fill_null(positions, -1), dtype=np.int64)
+
+
 def _locations(predictions: pd.DataFrame):
     unit = predictions.attrs.get("unit", "row")
     numbers = predictions["_where"].to_numpy() if "_where" in predictions.columns else None
@@ -272,20 +279,19 @@ def _arrow(series: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _observed_label_space(gold: pa.Array, tasks: np.ndarray, k: int) -> pa.Array:
+def _observed_label_space(gold: pa.Array, labels: pd.DataFrame) -> pa.Array:
     """Without label names, a task's answer space is the set of its gold labels (sorted)."""
-    row_tasks = np.repeat(tasks, k)
-    frame = pd.DataFrame({"task": row_tasks, "gold": np.asarray(gold.to_pylist(), dtype=object)})
+    tasks = labels["task"].astype(str).to_numpy() if "task" in labels.columns else np.full(len(labels), "all")
+    frame = pd.DataFrame({"task": tasks, "gold": np.asarray(gold.to_pylist(), dtype=object)})
     spaces = frame.groupby("task", sort=True)["gold"].agg(lambda s: sorted(set(s)))
-    codes = pd.Index(spaces.index).get_indexer(row_tasks)
+    codes = pd.Index(spaces.index).get_indexer(tasks)
     return pa.array(list(spaces), pa.list_(pa.string())).take(pa.array(codes))
 
 
-def _check_gold(gold_at: np.ndarray, grid: _Grid, labels: pd.DataFrame) -> None:
-    bad = np.flatnonzero(gold_at < 0)
-    if len(bad):
+def _check_gold(gold_at: np.ndarray, labels: pd.DataFrame) -> None:
+    rows = np.flatnonzero(gold_at < 0)
+    if len(rows):
         problems = Problems("labels")
-        rows = grid.order[bad]
         # Never print the gold value itself: error messages are public.
         problems.add_rows(
             [f"labels row {r + 1} ({_pair(labels, r)})" for r in rows[:MAX_PROBLEMS]],

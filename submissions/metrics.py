@@ -23,6 +23,7 @@ Conventions (also written into every result under `definitions`):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -131,7 +132,8 @@ DEFINITIONS = {
         """
     ),
     "ci": f"{CI_METHOD}; {int(CI_LEVEL * 100)}% intervals from the 2.5th and 97.5th percentiles; "
-    "resamples in which a metric is undefined are left out of its interval.",
+    "resamples in which a metric is undefined are left out of its interval. The per-family blocks use the "
+    "same resamples as the whole release; each task is resampled on its own examples.",
     "slot_accuracy_sd": _text(
         """
         Standard deviation of the k slot accuracies across slots (spread of accuracy over prompts):
@@ -192,9 +194,13 @@ class _Features:
     inverse_distractors: np.ndarray  # (N,)
     difficulty_consistency: np.ndarray  # (N,)
 
-    def stacked(self) -> np.ndarray:
+    def extras(self) -> np.ndarray:
+        """The (N, 5) per-example statistics besides the slot columns, in `metrics_from_means` order."""
         columns = [self.worst, self.consistency, self.agreement, self.inverse_distractors]
-        return np.column_stack([self.correct, *columns, self.difficulty_consistency]).astype(np.float64)
+        return np.column_stack([*columns, self.difficulty_consistency]).astype(np.float64)
+
+    def stacked(self) -> np.ndarray:
+        return np.column_stack([self.correct, self.extras()])
 
 
 def features(matrix: Matrix) -> _Features:
@@ -316,11 +322,16 @@ def resample_weights(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray
         done += r
 
 
-def _bootstrap(stacked: np.ndarray, k: int, original: int | None, n_resamples: int, seed: int):
-    """Metric values in each of `n_resamples` resamples of the examples (rows)."""
-    n = stacked.shape[0]
-    parts = [metrics_from_means(w @ stacked / n, k, original) for w in resample_weights(n, n_resamples, seed)]
-    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+def intervals(samples: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """`interval` for many statistics at once (one percentile call over a resamples × keys array)."""
+    keys = list(samples)
+    values = np.column_stack([samples[key] for key in keys])
+    values[~np.isfinite(values)] = np.nan
+    tail = (1 - CI_LEVEL) / 2 * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: an undefined metric
+        low, high = np.nanpercentile(values, [tail, 100 - tail], axis=0)
+    return {key: [float(lo), float(hi)] for key, lo, hi in zip(keys, low, high, strict=True)}
 
 
 def interval(values: np.ndarray) -> list[float]:
@@ -332,63 +343,101 @@ def interval(values: np.ndarray) -> list[float]:
     return [float(low), float(high)]
 
 
-def _block(matrix: Matrix, *, n_resamples: int, seed: int) -> dict:
-    """Metrics, CIs and nulls for one matrix (the whole release, a task, or a family's slots)."""
+def _blocks(matrix: Matrix, slot_sets: list[np.ndarray], *, n_resamples: int, seed: int) -> list[dict]:
+    """Metrics, CIs and nulls of `matrix` restricted to each set of slots (the whole release, and
+    the original slot plus each family's slots).
+
+    All blocks share one stream of resamples. The slot columns are shared too: the matrix product
+    of each chunk of resamples covers the k slot columns once plus five per-example statistics per
+    block, and each block picks its slot columns out of the result.
+    """
     n, k = matrix.shape
-    original = matrix.slots.index(ORIGINAL) if ORIGINAL in matrix.slots else None
-    stacked = features(matrix).stacked()
-    point = {
-        key: float(value[0])
-        for key, value in metrics_from_means(stacked.mean(axis=0)[None, :], k, original).items()
-    }
-    samples = _bootstrap(stacked, k, original, n_resamples, seed) if n_resamples and n else None
+    prepared = []
+    extras = []
+    for columns in slot_sets:
+        sub = matrix.subset(slots=columns) if len(columns) != k else matrix
+        original = sub.slots.index(ORIGINAL) if ORIGINAL in sub.slots else None
+        extras.append(features(sub).extras())
+        prepared.append((len(columns), original, columns))
+    everything = np.column_stack([matrix.correct.astype(np.float64), *extras])
 
-    def ci(key: str) -> list[float]:
-        return interval(samples[key]) if samples is not None else [math.nan, math.nan]
+    def block_means(means: np.ndarray, b: int) -> np.ndarray:
+        start = k + 5 * b
+        return np.column_stack([means[:, prepared[b][2]], means[:, start : start + 5]])
 
-    baseline = {}
-    for key in AGREEMENT_KEYS:
-        entry = {"observed": point[key]}
-        for null in ("independence", "difficulty"):
-            entry[null] = point[f"{null}:{key}"]
-            entry[f"excess_{null}"] = point[f"excess_{null}:{key}"]
-            entry[f"excess_{null}_ci"] = ci(f"excess_{null}:{key}")
-        baseline[key] = entry
-    return {
-        "n_examples": n,
-        "n_slots": k,
-        "metrics": {key: point[key] for key in METRIC_KEYS},
-        "ci": {key: ci(key) for key in METRIC_KEYS},
-        "baseline": baseline,
-    }
+    point_means = everything.mean(axis=0)[None, :]
+    drawn: list[list[dict[str, np.ndarray]]] = [[] for _ in prepared]
+    if n_resamples and n:
+        for weights in resample_weights(n, n_resamples, seed):
+            means = weights @ everything / n
+            for b, (width, original, _) in enumerate(prepared):
+                drawn[b].append(metrics_from_means(block_means(means, b), width, original))
+    blocks = []
+    for b, ((width, original, _), parts) in enumerate(zip(prepared, drawn, strict=True)):
+        point = {
+            key: float(v[0])
+            for key, v in metrics_from_means(block_means(point_means, b), width, original).items()
+        }
+        bounds = (
+            intervals({key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
+            if parts
+            else {}
+        )
+
+        def ci(key: str, bounds=bounds) -> list[float]:
+            return bounds.get(key, [math.nan, math.nan])
+
+        baseline = {}
+        for key in AGREEMENT_KEYS:
+            entry = {"observed": point[key]}
+            for null in ("independence", "difficulty"):
+                entry[null] = point[f"{null}:{key}"]
+                entry[f"excess_{null}"] = point[f"excess_{null}:{key}"]
+                entry[f"excess_{null}_ci"] = ci(f"excess_{null}:{key}")
+            baseline[key] = entry
+        blocks.append(
+            {
+                "n_examples": n,
+                "n_slots": width,
+                "metrics": {key: point[key] for key in METRIC_KEYS},
+                "ci": {key: ci(key) for key in METRIC_KEYS},
+                "baseline": baseline,
+            }
+        )
+    return blocks
 
 
 def score_matrix(matrix: Matrix, *, n_resamples: int = 1000, seed: int = 0) -> dict:
     """The score object of `robustboard score` for an already built matrix."""
     n, k = matrix.shape
-    overall = _block(matrix, n_resamples=n_resamples, seed=stable_seed(seed, "all"))
-    per_task = {}
-    for task in sorted(set(matrix.tasks)):
-        rows = np.flatnonzero(matrix.tasks == task)
-        block = _block(
-            matrix.subset(rows=rows), n_resamples=n_resamples, seed=stable_seed(seed, "task", task)
-        )
-        per_task[task] = block
-    per_family = {}
     family_slots: dict[str, list[int]] = {}
     for j, family in enumerate(matrix.families):
         if family is not None:
             family_slots.setdefault(family, []).append(j)
     original = matrix.slots.index(ORIGINAL) if ORIGINAL in matrix.slots else None
-    for family, columns in sorted(family_slots.items()):
-        if original is not None and original not in columns:
-            columns = [original, *columns]
-        block = _block(
-            matrix.subset(slots=np.asarray(columns)),
+    families = {
+        family: columns if original is None or original in columns else [original, *columns]
+        for family, columns in sorted(family_slots.items())
+    }
+    overall, *family_blocks = _blocks(
+        matrix,
+        [np.arange(k), *(np.asarray(columns) for columns in families.values())],
+        n_resamples=n_resamples,
+        seed=stable_seed(seed, "all"),
+    )
+    per_family = {
+        family: {"slots": [matrix.slots[j] for j in columns], **block}
+        for (family, columns), block in zip(families.items(), family_blocks, strict=True)
+    }
+    per_task = {}
+    for task in sorted(set(matrix.tasks)):
+        rows = np.flatnonzero(matrix.tasks == task)
+        [per_task[task]] = _blocks(
+            matrix.subset(rows=rows),
+            [np.arange(k)],
             n_resamples=n_resamples,
-            seed=stable_seed(seed, "family", family),
+            seed=stable_seed(seed, "task", task),
         )
-        per_family[family] = {"slots": [matrix.slots[j] for j in columns], **block}
     provided = int(matrix.provided.sum())
     failures = int((matrix.failed & matrix.provided).sum())
     return {

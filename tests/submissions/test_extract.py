@@ -146,3 +146,12 @@ def test_many_rows_are_extracted_in_one_vectorised_pass():
     result = extract(predictions)
     assert [r[0] for r in result[:5]] == [0, 1, 2, 3, MISSING]
     assert len(result) == n
+
+
+def test_option_texts_in_any_script_are_matched_as_whole_words():
+    drinks = ["Café", "Thé", "Eau", "Lait"]
+    assert extract(["thé", "Je dirais un café.", "Caféine"], options=drinks) == [
+        (1, "option_text"),
+        (0, "mentioned"),
+        (FAILED, "failed"),
+    ]
