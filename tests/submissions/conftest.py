@@ -92,6 +92,11 @@ def make_release(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
             table["salt"] = salt
             pq.write_table(pa.Table.from_pandas(table, preserve_index=False), public / relative)
             files[relative] = sha256_file(public / relative)
+        card = ["---", "configs:"]
+        for family in sorted(labels["family"].unique()):
+            card += [f"- config_name: {family}", "  data_files:", "  - split: test", f"    path: {family}/test-*"]
+        (public / "README.md").write_text("\n".join([*card, "---", f"# {name} v{version}", ""]))
+        files["README.md"] = sha256_file(public / "README.md")
         slots = labels.drop_duplicates("variant_id")[["variant_id", "family"]].to_dict("records")
         configs: dict[str, list[str]] = {}
         for slot in slots:

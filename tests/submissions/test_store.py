@@ -233,10 +233,6 @@ def test_releases_on_the_hub_are_registered_and_scored_by_tag(tmp_path, make_rel
     )
     store = tmp_path / "store"
     with running_server(tmp_path / "hub", users={"alice": token}, orgs={"org": ("alice",)}) as server:
-        (public / "README.md").write_text("---\nconfigs: []\n---\n# toy\n")
-        manifest = json.loads((public / "manifest.json").read_text())
-        manifest["files"]["README.md"] = sha256_file(public / "README.md")
-        (public / "manifest.json").write_text(json.dumps(manifest))
         tag = publish(
             public, labels, repo="org/toy", labels_repo="org/toy-labels", endpoint=server.url, token=token
         ).tag
