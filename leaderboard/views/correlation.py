@@ -269,7 +269,7 @@ def build(board: Board, demo: gr.Blocks) -> None:
         with gr.Column(scale=3):
             plot = gr.Plot(label="Accuracy vs robustness", elem_id="correlation-plot")
         with gr.Column(scale=2):
-            summary_box = gr.Markdown(elem_id="correlation-summary")
+            summary_box = gr.Markdown(elem_id="correlation-summary", label="summary")
     with gr.Row():
         with gr.Column():
             gr.Markdown(
@@ -300,8 +300,9 @@ def build(board: Board, demo: gr.Blocks) -> None:
     inputs = [release, metric, unit, colour, scope]
     outputs = [plot, summary_box, table, decomposition, partial]
 
-    def update(*values):
-        return outputs_for(board, *values)
+    def update(release: str, metric: str, points: str, colour_by: str, table_rows: str):
+        """Scatter (plotly), summary, correlation table, variance decomposition and partial correlations."""
+        return outputs_for(board, release, metric, points, colour_by, table_rows)
 
     gr.on(
         [release.change, metric.change, unit.change, colour.change, scope.change],

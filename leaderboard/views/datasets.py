@@ -145,8 +145,9 @@ def build(board: Board, demo: gr.Blocks) -> None:
                 interactive=False, latex_delimiters=[], label="Variant slots", max_height=520
             )
 
-    def show(value):
-        return details(board, board.snapshot(), value)
+    def show(release: str):
+        """A release version's summary and changelog, load_dataset snippet, slots and source citation."""
+        return details(board, board.snapshot(), release)
 
     chosen.change(show, chosen, [about, code, slots, citation], api_name="datasets")
 

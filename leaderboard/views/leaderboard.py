@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 import gradio as gr
@@ -131,8 +130,15 @@ def downloads(rendered: Rendered) -> tuple[str, str]:
 
 
 def _size_ceiling(snapshot: Snapshot) -> float:
+    """The slider's end, "no limit": the largest size rounded up to 1, 3, 10, 30, 100, ... billions
+    (a stable bound, so API callers can rely on it while sizes grow within the same step)."""
     sizes = snapshot.frames.runs["params_b"].dropna() if len(snapshot.frames.runs) else pd.Series(dtype=float)
-    return float(math.ceil(sizes.max())) if len(sizes) and sizes.max() > 0 else 100.0
+    largest = float(sizes.max()) if len(sizes) else 0.0
+    ceiling = 1.0
+    while ceiling < largest:
+        ceiling *= 3 if str(int(ceiling)).startswith("1") else 10 / 3
+        ceiling = round(ceiling)
+    return float(ceiling)
 
 
 def _names(snapshot: Snapshot, frame: pd.DataFrame, key: str) -> list[str]:
@@ -147,7 +153,14 @@ def build(board: Board, demo: gr.Blocks) -> None:
     with gr.Row(equal_height=True):
         search = gr.Textbox(label="Search", placeholder="model, type or submitter", scale=2)
         release = gr.Dropdown(release_choices, value=default_release, label="Release version", scale=2)
-        size = gr.Slider(0, ceiling, value=ceiling, step=0.1, label="Max size (B parameters)", scale=2)
+        size = gr.Slider(
+            0,
+            ceiling,
+            value=ceiling,
+            step=0.1,
+            label="Max size (B parameters; the end means no limit)",
+            scale=2,
+        )
         unknown = gr.Checkbox(value=True, label="Include unknown size", scale=1)
     types = gr.CheckboxGroup(list(MODEL_TYPES), value=list(MODEL_TYPES), label="Model type")
     with gr.Accordion("Columns and sorting", open=False):
@@ -187,7 +200,7 @@ def build(board: Board, demo: gr.Blocks) -> None:
         ),
         alpha=board.settings.rank_alpha,
     )
-    summary = gr.Markdown(first.summary)
+    summary = gr.Markdown(first.summary, label="summary")
     table = gr.Dataframe(
         value=common.table_value(first.display),
         datatype=first.datatypes,
@@ -205,15 +218,41 @@ def build(board: Board, demo: gr.Blocks) -> None:
         csv_button = gr.DownloadButton("Download CSV", value=csv_path, size="sm")
         json_button = gr.DownloadButton("Download JSON", value=json_path, size="sm")
 
-    def update(*values):
+    def rendered_for(
+        release: str,
+        types: list[str],
+        max_size: float,
+        include_unknown_size: bool,
+        search: str,
+        columns: list[str],
+        task_columns: list[str],
+        family_columns: list[str],
+        breakdown_metric: str,
+        sort_by: str,
+        reverse: bool,
+    ):
+        """The rendered table for the widgets' values (display frame, raw table, summary)."""
         current = board.snapshot()
-        query = query_from(*values, size_ceiling=_size_ceiling(current))
-        rendered = render(
-            current,
-            query,
-            alpha=board.settings.rank_alpha,
-            show_accuracy_ci="accuracy_ci" in (values[5] or []),
+        query = query_from(
+            release,
+            types,
+            max_size,
+            include_unknown_size,
+            search,
+            columns,
+            task_columns,
+            family_columns,
+            breakdown_metric,
+            sort_by,
+            reverse,
+            size_ceiling=_size_ceiling(current),
         )
+        return render(
+            current, query, alpha=board.settings.rank_alpha, show_accuracy_ci="accuracy_ci" in (columns or [])
+        )
+
+    def update(*values):
+        rendered = rendered_for(*values)
         csv_file, json_file = downloads(rendered)
         return (
             gr.Dataframe(value=common.table_value(rendered.display), datatype=rendered.datatypes),
@@ -240,12 +279,43 @@ def build(board: Board, demo: gr.Blocks) -> None:
         update,
         inputs,
         outputs,
-        api_name="leaderboard",
+        api_visibility="private",
         show_progress="minimal",
         trigger_mode="always_last",
     )
-    search_button = gr.Button("Search", visible=False)
-    search_button.click(update, inputs, outputs, api_visibility="private")
+
+    def leaderboard_rows(
+        release: str = default_release,
+        types: list[str] | None = None,
+        max_size: float | None = None,
+        include_unknown_size: bool = True,
+        search: str = "",
+        columns: list[str] | None = None,
+        task_columns: list[str] | None = None,
+        family_columns: list[str] | None = None,
+        breakdown_metric: str = "accuracy",
+        sort_by: str = "rank",
+        reverse: bool = False,
+    ) -> list[dict]:
+        """The shown leaderboard rows as JSON records (what "Download JSON" gives): rank (tie group), model,
+        link, type, params_b, release, accuracy with its CI bounds, then the chosen metric, per-task and
+        per-family columns. Defaults: the default release, every type and size, the default columns."""
+        rendered = rendered_for(
+            release,
+            list(MODEL_TYPES) if types is None else types,
+            max_size,
+            include_unknown_size,
+            search,
+            list(DEFAULT_COLUMNS) if columns is None else columns,
+            task_columns or [],
+            family_columns or [],
+            breakdown_metric,
+            sort_by,
+            reverse,
+        )
+        return analysis.table_to_records(rendered.table)
+
+    gr.api(leaderboard_rows, api_name="leaderboard")
 
     def refresh_choices(current_release, current_tasks, current_families, current_columns):
         current = board.snapshot()

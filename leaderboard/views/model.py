@@ -69,7 +69,9 @@ def slot_figure(snapshot: Snapshot, sid: str) -> go.Figure:
     order = release_slot_order(snapshot, runs.loc[sid, "release"]) if sid in runs.index else []
     if order and len(mine):
         rank = {slot: i for i, slot in enumerate(order)}
-        mine = mine.assign(order=mine["variant_id"].map(rank).fillna(len(order))).sort_values(["order", "position"])
+        mine = mine.assign(order=mine["variant_id"].map(rank).fillna(len(order))).sort_values(
+            ["order", "position"]
+        )
     fig = go.Figure()
     families = list(dict.fromkeys(mine["family"])) if len(mine) else []
     for index, family in enumerate(families):
@@ -266,7 +268,9 @@ def build(board: Board, demo: gr.Blocks) -> None:
         show_label=False,
     )
 
-    def show(sid):
+    def show(submission: str):
+        """One result: header, accuracy per slot, per-task and per-family tables, comparable results."""
+        sid = submission
         current = board.snapshot()
         runs = current.frames.runs.set_index("submission_id")
         release = runs.loc[sid, "release"] if sid in runs.index else None
@@ -277,8 +281,13 @@ def build(board: Board, demo: gr.Blocks) -> None:
         )
 
     model.change(show, model, [title, slots, tasks, families, other], api_name="model")
+
+    def paired(a: str, b: str):
+        """Paired tests of result a against result b (same release): summary and per-metric table."""
+        return comparison_outputs(board, a, b)
+
     compare_button.click(
-        lambda a, b: comparison_outputs(board, a, b),
+        paired,
         [model, other],
         [comparison_text, comparison],
         api_name="compare",

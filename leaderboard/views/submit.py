@@ -176,7 +176,7 @@ def build(board: Board, demo: gr.Blocks) -> None:
                     label="Submitted by", placeholder="your name or handle", max_length=100
                 )
     button = gr.Button("Submit", variant="primary", elem_id="submit-button")
-    status = gr.Markdown(elem_id="submit-status")
+    status = gr.Markdown(elem_id="submit-status", label="status")
     submission_id = gr.Textbox(
         label="Submission id", interactive=False, buttons=["copy"], elem_id="submission-id"
     )
@@ -203,17 +203,29 @@ def build(board: Board, demo: gr.Blocks) -> None:
     )
     timer = gr.Timer(3.0, active=False)
 
-    def on_submit(*values):
-        text, sid, problem_rows, queue_rows = submit(board, *values)
-        final = not sid or status_text(board, sid)[1]
-        return text, sid, problem_rows, queue_rows, gr.Timer(active=not final)
+    def submit_predictions(
+        file: str | None,
+        release: str,
+        model: str,
+        revision: str,
+        params_b: str,
+        model_type: str,
+        link: str,
+        license: str,  # noqa: A002  (the API parameter's public name)
+        submitter: str,
+    ):
+        """Validate and queue a predictions file: (status, submission id, problems, queue)."""
+        return submit(board, file, release, model, revision, params_b, model_type, link, license, submitter)
+
+    def follow(sid: str):
+        return gr.Timer(active=bool(sid) and not status_text(board, sid)[1])
 
     button.click(
-        on_submit,
+        submit_predictions,
         [file, release, name, revision, params_b, model_type, link, license_, submitter],
-        [status, submission_id, problems, queue, timer],
+        [status, submission_id, problems, queue],
         api_name="submit",
-    )
+    ).then(follow, submission_id, timer, api_visibility="private")
 
     def poll(sid):
         text, final = status_text(board, sid)
@@ -226,7 +238,12 @@ def build(board: Board, demo: gr.Blocks) -> None:
         return status_text(board, submission)[0]
 
     gr.api(status, api_name="status")
-    refresh_button.click(lambda: common.table_value(queue_table(board)), None, queue, api_name="queue")
+
+    def queue_rows():
+        """The latest submissions and their status, newest first."""
+        return common.table_value(queue_table(board))
+
+    refresh_button.click(queue_rows, None, queue, api_name="queue")
 
     def refresh(current):
         current_snapshot = board.snapshot()

@@ -60,9 +60,21 @@ def record(
     revision: str = "main",
 ) -> dict:
     """A result record shaped like the scorer's (`results/<id>.json`, docs/architecture.md)."""
-    values = {"accuracy": accuracy, "clean_accuracy": accuracy, "consistency": 0.8, "worst_case_accuracy": 0.3,
-              "pdr": 0.05, "kappa": 0.2, "cps": accuracy, "maxp": accuracy + 0.05, "minp": accuracy - 0.05,
-              "spread": 0.1, "cohens_h": -0.02, "correctness_agreement": 0.7, **(metrics or {})}
+    values = {
+        "accuracy": accuracy,
+        "clean_accuracy": accuracy,
+        "consistency": 0.8,
+        "worst_case_accuracy": 0.3,
+        "pdr": 0.05,
+        "kappa": 0.2,
+        "cps": accuracy,
+        "maxp": accuracy + 0.05,
+        "minp": accuracy - 0.05,
+        "spread": 0.1,
+        "cohens_h": -0.02,
+        "correctness_agreement": 0.7,
+        **(metrics or {}),
+    }
 
     def block(entry: dict[str, float]) -> dict:
         merged = {**values, **entry}
@@ -70,9 +82,14 @@ def record(
             "metrics": dict(merged),
             "ci": {k: [None, None] if v is None else [v - 0.05, v + 0.05] for k, v in merged.items()},
             "baseline": {
-                "consistency": {"observed": merged["consistency"], "independence": merged["consistency"] - 0.1,
-                                "excess_independence": 0.1, "excess_independence_ci": [0.05, 0.15],
-                                "difficulty": merged["consistency"] - 0.02, "excess_difficulty": 0.02},
+                "consistency": {
+                    "observed": merged["consistency"],
+                    "independence": merged["consistency"] - 0.1,
+                    "excess_independence": 0.1,
+                    "excess_independence_ci": [0.05, 0.15],
+                    "difficulty": merged["consistency"] - 0.02,
+                    "excess_difficulty": 0.02,
+                },
             },
             "n_examples": 10,
             "n_slots": 4,
@@ -83,8 +100,15 @@ def record(
     slots = slots or {"original": ("original", accuracy), "typos-p0.05-r1": ("typos", accuracy - 0.02)}
     return {
         "submission_id": sid,
-        "model": {"name": model, "revision": revision, "params_b": params_b, "type": model_type, "link": link,
-                  "license": license_, "submitter": submitter},
+        "model": {
+            "name": model,
+            "revision": revision,
+            "params_b": params_b,
+            "type": model_type,
+            "link": link,
+            "license": license_,
+            "submitter": submitter,
+        },
         "release": {"name": release[0], "version": release[1], "content_hash": "c" * 64, "commit": None},
         "scorer_version": "test",
         "submission_sha256": "0" * 64,
@@ -125,7 +149,9 @@ def _simulated_predictions(labels: pd.DataFrame, skill: float, seed: int) -> pd.
         if rng.random() < p_right:
             answer = row.gold
         else:
-            content = wrong[favourite[row.example_id]] if rng.random() < 0.7 else wrong[rng.integers(len(wrong))]
+            content = (
+                wrong[favourite[row.example_id]] if rng.random() < 0.7 else wrong[rng.integers(len(wrong))]
+            )
             answer = labels_here[choices.index(content)]
         rows.append({"example_id": row.example_id, "variant_id": row.variant_id, "prediction": answer})
     return pd.DataFrame(rows)
@@ -138,19 +164,32 @@ def release_dirs(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     from builder.specs import load_spec
 
     root = tmp_path_factory.mktemp("release")
-    rows = [json.loads(line) for line in (shared_data / "mmlu" / "test.jsonl").read_text("utf-8").split("\n") if line]
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "mmlu" / "test.jsonl").read_text("utf-8").split("\n")
+        if line
+    ]
     subjects = sorted({r["subject"] for r in rows})[:SUBJECTS]
     subset = [r for s in subjects for r in [r for r in rows if r["subject"] == s][:PER_SUBJECT]]
     source = root / "mmlu_subset.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in subset), "utf-8")
     (root / "slots.yaml").write_text(SLOT_SPEC, "utf-8")
     spec = load_spec("mmlu").with_data_files({"test": str(source)})
-    build_release(spec, root / "public", root / "labels", version="1.0.0", release_spec=str(root / "slots.yaml"),
-                  log=lambda _: None, progress=False)
+    build_release(
+        spec,
+        root / "public",
+        root / "labels",
+        version="1.0.0",
+        release_spec=str(root / "slots.yaml"),
+        log=lambda _: None,
+        progress=False,
+    )
     return {"public": root / "public", "labels": root / "labels", "root": root}
 
 
-def _populate(store_dir: Path, release_dirs: dict[str, Path], work: Path, models: dict = MODELS) -> dict[str, str]:
+def _populate(
+    store_dir: Path, release_dirs: dict[str, Path], work: Path, models: dict = MODELS
+) -> dict[str, str]:
     """Register the release in a store and submit + score the simulated models; name -> submission id."""
     from submissions.formats import read_labels
     from submissions.store import open_store
@@ -163,9 +202,17 @@ def _populate(store_dir: Path, release_dirs: dict[str, Path], work: Path, models
         path = work / f"{name.replace('/', '__')}.jsonl"
         _simulated_predictions(labels, skill, seed).to_json(path, orient="records", lines=True)
         request = store.submit(
-            path, release=RELEASE, submitter="tests",
-            model={"name": name, "revision": "main", "params_b": params_b, "type": model_type,
-                   "link": f"https://huggingface.co/{name}", "license": "apache-2.0"},
+            path,
+            release=RELEASE,
+            submitter="tests",
+            model={
+                "name": name,
+                "revision": "main",
+                "params_b": params_b,
+                "type": model_type,
+                "link": f"https://huggingface.co/{name}",
+                "license": "apache-2.0",
+            },
         )
         ids[name] = request["submission_id"]
     store.run_pending(n_resamples=200)
@@ -197,10 +244,36 @@ def labels_frame(release_dirs) -> pd.DataFrame:
     return read_labels(release_dirs["labels"])
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running_app(scored_store, release_dirs, tmp_path_factory):
+    """The app served in-process on a free loopback port over a private copy of the scored store, with
+    its background scorer running; yields (url, board, store path, release dirs)."""
+    import shutil
+
+    from leaderboard.app import launch
+    from leaderboard.board import Board, Settings
+
+    store = tmp_path_factory.mktemp("app") / "store"
+    shutil.copytree(scored_store["path"], store)
+    board = Board.open(Settings.from_env({}, store=str(store), refresh_seconds=2, correlation_resamples=200))
+    port = _free_port()
+    demo = launch(board, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{port}/",
+            "board": board,
+            "store": store,
+            "release_dirs": release_dirs,
+        }
+    finally:
+        demo.close()
+        board.stop()
 
 
 @pytest.fixture

@@ -16,10 +16,17 @@ from leaderboard import analysis
 
 def test_records_flatten_into_runs_tasks_families_and_slots_in_release_order(make_record):
     rec = make_record(
-        "s1", "org/a", accuracy=0.7, ci=(0.65, 0.75),
+        "s1",
+        "org/a",
+        accuracy=0.7,
+        ci=(0.65, 0.75),
         tasks={"law": {"accuracy": 0.6}, "math": {"accuracy": 0.8}},
         families={"typos": {"accuracy": 0.69}},
-        slots={"original": ("original", 0.72), "typos-p0.05-r1": ("typos", 0.68), "casing-lower": ("casing", 0.7)},
+        slots={
+            "original": ("original", 0.72),
+            "typos-p0.05-r1": ("typos", 0.68),
+            "casing-lower": ("casing", 0.7),
+        },
     )
     frames = analysis.load_results([rec])
     run = frames.runs.iloc[0]
@@ -94,11 +101,26 @@ def test_ci_fallback_separates_only_disjoint_intervals():
 @pytest.fixture
 def board_frames(make_record):
     records = [
-        make_record("s1", "org/big", accuracy=0.8, params_b=70.0, model_type="instruction-tuned",
-                    tasks={"law": {"accuracy": 0.7}, "math": {"accuracy": 0.9}}, families={"typos": {"accuracy": 0.79}}),
-        make_record("s2", "org/small", accuracy=0.6, params_b=1.0, model_type="pretrained",
-                    tasks={"law": {"accuracy": 0.5}, "math": {"accuracy": 0.7}}),
-        make_record("s3", "other/unknown", accuracy=0.7, params_b=None, model_type="baseline", submitter="=cmd|x"),
+        make_record(
+            "s1",
+            "org/big",
+            accuracy=0.8,
+            params_b=70.0,
+            model_type="instruction-tuned",
+            tasks={"law": {"accuracy": 0.7}, "math": {"accuracy": 0.9}},
+            families={"typos": {"accuracy": 0.79}},
+        ),
+        make_record(
+            "s2",
+            "org/small",
+            accuracy=0.6,
+            params_b=1.0,
+            model_type="pretrained",
+            tasks={"law": {"accuracy": 0.5}, "math": {"accuracy": 0.7}},
+        ),
+        make_record(
+            "s3", "other/unknown", accuracy=0.7, params_b=None, model_type="baseline", submitter="=cmd|x"
+        ),
         make_record("s4", "org/big", accuracy=0.75, release=("bench", "2.0.0"), params_b=70.0),
         make_record("s5", "org/big", accuracy=0.9, release=("bench", "1.10.0"), params_b=70.0),
     ]
@@ -116,30 +138,38 @@ def test_table_defaults_to_latest_version_ranked_then_filters(board_frames):
     assert table["model"].tolist() == ["org/big", "other/unknown", "org/small"]
     assert table["rank"].tolist() == [1.0, 2.0, 3.0]
 
-    by_type = analysis.leaderboard_table(board_frames, ranks, analysis.TableQuery(release="bench@1.0.0",
-                                                                                  types=("pretrained", "baseline")))
+    by_type = analysis.leaderboard_table(
+        board_frames, ranks, analysis.TableQuery(release="bench@1.0.0", types=("pretrained", "baseline"))
+    )
     assert by_type["model"].tolist() == ["other/unknown", "org/small"]
-    small = analysis.leaderboard_table(board_frames, ranks, analysis.TableQuery(release="bench@1.0.0",
-                                                                               max_params_b=10))
+    small = analysis.leaderboard_table(
+        board_frames, ranks, analysis.TableQuery(release="bench@1.0.0", max_params_b=10)
+    )
     assert small["model"].tolist() == ["other/unknown", "org/small"]  # unknown size kept by default
     known = analysis.leaderboard_table(
-        board_frames, ranks, analysis.TableQuery(release="bench@1.0.0", max_params_b=10, include_unknown_size=False)
+        board_frames,
+        ranks,
+        analysis.TableQuery(release="bench@1.0.0", max_params_b=10, include_unknown_size=False),
     )
     assert known["model"].tolist() == ["org/small"]
-    found = analysis.leaderboard_table(board_frames, ranks, analysis.TableQuery(release=analysis.ALL, search="SMALL"))
+    found = analysis.leaderboard_table(
+        board_frames, ranks, analysis.TableQuery(release=analysis.ALL, search="SMALL")
+    )
     assert found["model"].tolist() == ["org/small"]
 
 
 def test_per_task_and_per_family_columns_and_sorting(board_frames):
-    query = analysis.TableQuery(release="bench@1.0.0", task_columns=("math", "law"), family_columns=("typos",),
-                                sort_by="task: law")
+    query = analysis.TableQuery(
+        release="bench@1.0.0", task_columns=("math", "law"), family_columns=("typos",), sort_by="task: law"
+    )
     table = analysis.leaderboard_table(board_frames, {}, query)
     assert table["model"].tolist() == ["org/big", "org/small", "other/unknown"]  # NaN last
     assert table["task: law"].tolist()[:2] == [0.7, 0.5]
     assert table["task: math"].tolist()[:2] == [0.9, 0.7]
     assert table["family: typos"].tolist()[0] == 0.79 and math.isnan(table["family: typos"].tolist()[1])
-    ascending = analysis.leaderboard_table(board_frames, {}, analysis.TableQuery(
-        release="bench@1.0.0", sort_by="accuracy", descending=False))
+    ascending = analysis.leaderboard_table(
+        board_frames, {}, analysis.TableQuery(release="bench@1.0.0", sort_by="accuracy", descending=False)
+    )
     assert ascending["accuracy"].tolist() == [0.6, 0.7, 0.8]
     by_pdr = analysis.TableQuery(release="bench@1.0.0", columns=("pdr",), sort_by="pdr")
     assert not analysis.natural_descending("pdr") and analysis.natural_descending("kappa")
@@ -170,14 +200,20 @@ def test_json_records_have_null_for_missing_values(board_frames):
 
 def test_trivial_curves():
     p = np.array([0.0, 0.5, 0.9])
-    np.testing.assert_allclose(analysis.trivial_curve("correctness_agreement", p, n_slots=4, n_options=4),
-                               [1.0, 0.5, 0.82])
-    np.testing.assert_allclose(analysis.trivial_curve("consistency", p, n_slots=4, n_options=4),
-                               [1 / 3, 0.25 + 0.25 / 3, 0.81 + 0.01 / 3])
-    np.testing.assert_allclose(analysis.trivial_curve("consistency", p, n_slots=4, n_options=2),
-                               analysis.trivial_curve("correctness_agreement", p, n_slots=4, n_options=2))
-    np.testing.assert_allclose(analysis.trivial_curve("worst_case_accuracy", p, n_slots=3, n_options=4),
-                               [0.0, 0.125, 0.729])
+    np.testing.assert_allclose(
+        analysis.trivial_curve("correctness_agreement", p, n_slots=4, n_options=4), [1.0, 0.5, 0.82]
+    )
+    np.testing.assert_allclose(
+        analysis.trivial_curve("consistency", p, n_slots=4, n_options=4),
+        [1 / 3, 0.25 + 0.25 / 3, 0.81 + 0.01 / 3],
+    )
+    np.testing.assert_allclose(
+        analysis.trivial_curve("consistency", p, n_slots=4, n_options=2),
+        analysis.trivial_curve("correctness_agreement", p, n_slots=4, n_options=2),
+    )
+    np.testing.assert_allclose(
+        analysis.trivial_curve("worst_case_accuracy", p, n_slots=3, n_options=4), [0.0, 0.125, 0.729]
+    )
     assert not analysis.trivial_curve("kappa", p, n_slots=3, n_options=4).any()
     assert analysis.trivial_curve("spread", p, n_slots=3, n_options=4) is None
 
@@ -189,19 +225,23 @@ def _points(n_models: int = 12, n_tasks: int = 6, seed: int = 0, ties: bool = Tr
     y = x**2 + (1 - x) ** 2 + 0.1 * ease[None, :] + rng.normal(0, 0.05, (n_models, n_tasks))
     if ties:
         x = np.round(x, 1)
-    return pd.DataFrame({
-        "model": np.repeat([f"m{i:02d}" for i in range(n_models)], n_tasks),
-        "task": np.tile([f"t{j}" for j in range(n_tasks)], n_models),
-        "x": x.ravel(),
-        "y": y.ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "model": np.repeat([f"m{i:02d}" for i in range(n_models)], n_tasks),
+            "task": np.tile([f"t{j}" for j in range(n_tasks)], n_models),
+            "x": x.ravel(),
+            "y": y.ravel(),
+        }
+    )
 
 
 def test_correlation_point_estimates_and_p_values_match_scipy():
     points = _points()
     table = analysis.correlation_table(points, n_resamples=200)
     for _, row in table.iterrows():
-        group = points if row["scope"] == "pooled" else points[points[row["scope"].split()[1]] == row["group"]]
+        group = (
+            points if row["scope"] == "pooled" else points[points[row["scope"].split()[1]] == row["group"]]
+        )
         x, y = group["x"].to_numpy(), group["y"].to_numpy()
         pearson, spearman, kendall = stats.pearsonr(x, y), stats.spearmanr(x, y), stats.kendalltau(x, y)
         assert row["n"] == len(x)
@@ -243,8 +283,10 @@ def test_bootstrap_ci_is_the_percentile_interval_of_resampled_statistics():
     rng = np.random.default_rng(analysis.stable_seed(7, "resamples", 20) % (2**63))
     counts = analysis.resample_counts(rng, 20, 300)
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
-    values = [stats.spearmanr(x[np.repeat(np.arange(20), c)], y[np.repeat(np.arange(20), c)]).statistic
-              for c in counts]
+    values = [
+        stats.spearmanr(x[np.repeat(np.arange(20), c)], y[np.repeat(np.arange(20), c)]).statistic
+        for c in counts
+    ]
     expected = np.nanquantile(values, [0.025, 0.975])
     assert (row["spearman_lo"], row["spearman_hi"]) == pytest.approx(tuple(expected), abs=1e-5)
     assert row["spearman_lo"] <= row["spearman_rho"] <= row["spearman_hi"]
@@ -255,14 +297,21 @@ def test_bootstrap_ci_is_the_percentile_interval_of_resampled_statistics():
 def test_a_groups_interval_does_not_depend_on_the_other_groups():
     points = _points()
     full = analysis.correlation_table(points, n_resamples=200).set_index(["scope", "group"])
-    some = analysis.correlation_table(points[points["model"] != "m03"], n_resamples=200,
-                                      scopes=("per model",)).set_index(["scope", "group"])
+    some = analysis.correlation_table(
+        points[points["model"] != "m03"], n_resamples=200, scopes=("per model",)
+    ).set_index(["scope", "group"])
     assert some.loc[("per model", "m05"), "kendall_lo"] == full.loc[("per model", "m05"), "kendall_lo"]
 
 
 def test_small_and_degenerate_groups_have_no_interval():
-    points = pd.DataFrame({"model": ["a", "b", "c", "d"], "task": ["t"] * 4, "x": [0.1, 0.2, 0.3, 0.4],
-                           "y": [0.2, 0.1, 0.4, 0.3]})
+    points = pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "d"],
+            "task": ["t"] * 4,
+            "x": [0.1, 0.2, 0.3, 0.4],
+            "y": [0.2, 0.1, 0.4, 0.3],
+        }
+    )
     row = analysis.correlation_table(points, scopes=()).iloc[0]
     assert row["n"] == 4 and math.isnan(row["spearman_lo"]) and "fewer than 5" in row["ci_method"]
     constant = points.assign(y=0.5)
@@ -323,7 +372,9 @@ def test_type_two_shares_match_dense_least_squares_on_an_unbalanced_design():
     rng = np.random.default_rng(5)
     design = _design(8, 6).sample(frac=0.7, random_state=2).reset_index(drop=True)
     design["x"] = rng.random(len(design))
-    design["y"] = 0.5 * design["x"] + design["task"].str[1].astype(int) * 0.1 + rng.normal(0, 0.05, len(design))
+    design["y"] = (
+        0.5 * design["x"] + design["task"].str[1].astype(int) * 0.1 + rng.normal(0, 0.05, len(design))
+    )
 
     def rss(terms):
         columns = [np.ones(len(design))]
@@ -355,11 +406,18 @@ def test_partial_correlations_equal_correlations_of_residuals():
     within_task_y = points["y"] - points.groupby("task")["y"].transform("mean")
     assert table.loc["none", "r"] == pytest.approx(stats.pearsonr(points["x"], points["y"]).statistic)
     assert table.loc["task", "r"] == pytest.approx(np.corrcoef(within_task_x, within_task_y)[0, 1])
-    assert table.loc["task", "k"] == 4 and table.loc["model", "k"] == 9 and table.loc["task + model", "k"] == 13
+    assert (
+        table.loc["task", "k"] == 4 and table.loc["model", "k"] == 9 and table.loc["task + model", "k"] == 13
+    )
+
     # balanced two-way: the residual is the double-centred value
     def double_centre(v):
-        return v - points.groupby("task")[v.name].transform("mean") - points.groupby("model")[v.name].transform(
-            "mean") + v.mean()
+        return (
+            v
+            - points.groupby("task")[v.name].transform("mean")
+            - points.groupby("model")[v.name].transform("mean")
+            + v.mean()
+        )
 
     expected = np.corrcoef(double_centre(points["x"]), double_centre(points["y"]))[0, 1]
     assert table.loc["task + model", "r"] == pytest.approx(expected)

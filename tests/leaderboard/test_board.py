@@ -22,8 +22,9 @@ def test_snapshot_holds_every_finished_result_ranked_in_tie_groups(scored_store)
     runs = snapshot.frames.runs.set_index("model")
     ids = scored_store["ids"]
     assert set(runs.index) == set(ids)
-    strong, middle, middle2, weak = (ids[n] for n in ("acme/strong-70b", "acme/middle-13b", "beta/middle-12b",
-                                                      "beta/weak-1b"))
+    strong, middle, middle2, weak = (
+        ids[n] for n in ("acme/strong-70b", "acme/middle-13b", "beta/middle-12b", "beta/weak-1b")
+    )
     assert snapshot.ranks[strong] == 1
     assert snapshot.ranks[weak] == 4  # far below everyone: its own group at its position
     # the two middle models tie: same rank, which is the position of the better of them
@@ -39,10 +40,15 @@ def test_ranks_follow_the_paired_sign_test_at_the_configured_alpha(scored_store)
     # with α just above that p-value the two middle models are separated: ranks 2 and 3
     ranks = board_for(scored_store["path"], rank_alpha=p_middle * 1.01).snapshot().ranks
     assert sorted([ranks[ids["acme/middle-13b"]], ranks[ids["beta/middle-12b"]]]) == [2, 3]
-    assert board_for(scored_store["path"]).paired_accuracy_p(ids["acme/middle-13b"], ids["beta/middle-12b"]) == p_middle
+    assert (
+        board_for(scored_store["path"]).paired_accuracy_p(ids["acme/middle-13b"], ids["beta/middle-12b"])
+        == p_middle
+    )
 
 
-def test_a_new_result_is_picked_up_and_ranked_with_few_new_tests(store_copy, release_dirs, tmp_path, populate):
+def test_a_new_result_is_picked_up_and_ranked_with_few_new_tests(
+    store_copy, release_dirs, tmp_path, populate
+):
     board = board_for(store_copy, refresh_seconds=3600)
     before = board.snapshot()
     tested_before = len(board._caches.separated)
@@ -52,7 +58,9 @@ def test_a_new_result_is_picked_up_and_ranked_with_few_new_tests(store_copy, rel
     after = board.snapshot()
     assert "gamma/new-3b" in set(after.frames.runs["model"])
     assert len(after.frames.runs) == 5
-    assert not math.isnan(after.ranks[after.frames.runs.set_index("model").loc["gamma/new-3b", "submission_id"]])
+    assert not math.isnan(
+        after.ranks[after.frames.runs.set_index("model").loc["gamma/new-3b", "submission_id"]]
+    )
     # tests already made are reused: the re-ranking of 5 models costs at most a few new paired tests
     assert len(board._caches.separated) - tested_before <= 3
 
@@ -82,10 +90,20 @@ def test_manifest_is_the_public_one_with_the_changelog(scored_store, release_dir
 
 
 def test_settings_come_from_the_environment_with_clear_errors():
-    settings = Settings.from_env({"ROBUSTBOARD_STORE": "/tmp/s", "ROBUSTBOARD_WORKER": "0",
-                                  "ROBUSTBOARD_RANK_ALPHA": "0.01", "ROBUSTBOARD_CORRELATION_RESAMPLES": "500"})
+    settings = Settings.from_env(
+        {
+            "ROBUSTBOARD_STORE": "/tmp/s",
+            "ROBUSTBOARD_WORKER": "0",
+            "ROBUSTBOARD_RANK_ALPHA": "0.01",
+            "ROBUSTBOARD_CORRELATION_RESAMPLES": "500",
+        }
+    )
     assert (settings.store, settings.run_worker, settings.rank_alpha, settings.correlation_resamples) == (
-        "/tmp/s", False, 0.01, 500)
+        "/tmp/s",
+        False,
+        0.01,
+        500,
+    )
     assert Settings.from_env({"ROBUSTBOARD_STORE": "/tmp/s"}, store="/other").store == "/other"
     with pytest.raises(ValueError, match="ROBUSTBOARD_STORE"):
         Settings.from_env({})
@@ -103,8 +121,9 @@ def test_background_worker_scores_a_queued_submission_and_refreshes(
     try:
         path = tmp_path / "p.csv"
         simulated_predictions(labels_frame, 1.5, 11).to_csv(path, index=False)
-        request = board.submit(str(path), release="mmlu@1.0.0", submitter="t",
-                               model={"name": "delta/queued", "type": "other"})
+        request = board.submit(
+            str(path), release="mmlu@1.0.0", submitter="t", model={"name": "delta/queued", "type": "other"}
+        )
         assert request["status"] == "PENDING"
         for _ in range(300):  # no timing assumption beyond a generous bound: poll the store
             if open_store(str(store_copy)).request(request["submission_id"])["status"] == "FINISHED":
