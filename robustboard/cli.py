@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "submissions.cli",
     "leaderboard.cli",
     "baselines.cli",
+    "robustboard.pipeline",
 )
 
 
