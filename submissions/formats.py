@@ -141,11 +141,13 @@ def read_predictions(path: str | os.PathLike, *, format: str | None = None) -> p
     columns = {}
     for name in PREDICTION_COLUMNS:
         column = table.column(name)
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            if name != "prediction" and not pa.types.is_integer(column.type):
-                problems.add(f"column {name}", f"must hold strings, not {column.type}")
+        if not pa.types.is_string(column.type):
+            # integers (an option index), dictionary-encoded text (pandas categories), large strings
+            try:
+                column = pc.cast(column, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                problems.add(f"column {name}", f"must hold text, not {column.type}")
                 continue
-            column = pc.cast(column, pa.string())
         columns[name] = column
     problems.raise_if_any()
     frame = pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)

@@ -94,7 +94,12 @@ def make_release(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
             files[relative] = sha256_file(public / relative)
         card = ["---", "configs:"]
         for family in sorted(labels["family"].unique()):
-            card += [f"- config_name: {family}", "  data_files:", "  - split: test", f"    path: {family}/test-*"]
+            card += [
+                f"- config_name: {family}",
+                "  data_files:",
+                "  - split: test",
+                f"    path: {family}/test-*",
+            ]
         (public / "README.md").write_text("\n".join([*card, "---", f"# {name} v{version}", ""]))
         files["README.md"] = sha256_file(public / "README.md")
         slots = labels.drop_duplicates("variant_id")[["variant_id", "family"]].to_dict("records")

@@ -350,3 +350,14 @@ def test_lmeval_samples_not_from_a_robustboard_release_are_rejected(tmp_path):
         err.value
     )
     assert err.value.n_problems == 2
+
+
+def test_parquet_with_categorical_ids_and_a_nested_column_type(tmp_path):
+    frame = pd.DataFrame(ROWS).astype({"example_id": "category", "variant_id": "category"})
+    frame.to_parquet(tmp_path / "cat.parquet")
+    assert read_predictions(tmp_path / "cat.parquet")["example_id"].tolist() == ["q1", "q2"]
+    pd.DataFrame({"example_id": ["q1"], "variant_id": ["original"], "prediction": [["A", "B"]]}).to_parquet(
+        tmp_path / "nested.parquet"
+    )
+    with pytest.raises(ValidationError, match="column prediction: must hold text, not list<element: string>"):
+        read_predictions(tmp_path / "nested.parquet")
