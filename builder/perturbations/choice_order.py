@@ -24,8 +24,12 @@ from builder.perturbations.base import Perturbation, register
 from builder.tasks import Example
 
 _LABEL = r"(?:\(?[A-H]\)?|\([a-h]\))"
+_LABELS = rf"{_LABEL}(?:\s*,\s*{_LABEL})*,?\s+(?i:and|or|nor|&)\s+{_LABEL}(?![\w'\u2019])"
+# "Both A and B" / "neither (a) nor (b)" anywhere, or an option that is only a label list ("B and C
+# only", "A and B."); a bare "B and C" inside a longer text ("Vitamin B and C") is content.
 _LABEL_REFERENCE = re.compile(
-    rf"(?<![\w'’]){_LABEL}(?:\s*,\s*{_LABEL})*,?\s+(?:and|or|nor|&)\s+{_LABEL}(?![\w'’])"
+    rf"(?<![\w'\u2019])(?i:both|neither|either)\s+{_LABELS}"
+    rf"|^\s*(?:(?i:options?|choices?|answers?)\s+)?{_LABELS}(?:\s+(?i:only))?\s*[.;]?\s*$"
 )
 _LIST_REFERENCE = re.compile(
     r"\b(?:all|none|any|both|neither|either|each)\s+of\s+(?:the\s+)?"

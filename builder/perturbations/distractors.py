@@ -27,7 +27,7 @@ IRRELEVANT_SENTENCES = (
     "Cats often sleep for long periods during the day.",
     "The library opens early on weekdays.",
     "Some trees lose their leaves in autumn.",
-    "A good night of sleep helps people feel rested.",
+    "Sleeping well helps people feel rested.",
     "The train station was busy this morning.",
     "Bread is usually baked in an oven.",
     "Rivers flow toward lower ground.",

@@ -87,6 +87,13 @@ def part_of_speech(word: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _takes_plain_s(noun: str) -> bool:
+    """Whether the plural is noun + "s" (not "-es", not "-ies"): attorney -> attorneys, city -> cities."""
+    return not noun.endswith(("s", "x", "z", "ch", "sh")) and not (
+        noun[-1] == "y" and noun[-2:-1] not in "aeiou"
+    )
+
+
 @cache
 def synonyms(word: str) -> tuple[str, ...]:
     """Same-POS replacements for `word` from its first WordNet sense (empty when there are none)."""
@@ -109,7 +116,7 @@ def synonyms(word: str) -> tuple[str, ...]:
     for name in senses[0].lemma_names():
         if name == base or not name.isalpha() or not name.islower() or name in stop:
             continue
-        if is_inherently_protected(name) or (suffix and name[-1] in "sxzy"):
+        if is_inherently_protected(name) or (suffix and not _takes_plain_s(name)):
             continue
         names.append(name + suffix)
     return tuple(dict.fromkeys(names))

@@ -42,8 +42,9 @@ from builder.perturbations.lexicon import (
 )
 from builder.tasks import Example
 
-# A word: letters/digits, with inner apostrophes, dots, commas, hyphens or underscores (`3.5`, `don't`).
-WORD = re.compile(r"[^\W_]+(?:['\u2019.,_\-][^\W_]+)*")
+# A word: letters, digits, underscores, with inner apostrophes, dots, commas or hyphens (`3.5`,
+# `don't`, `well-known`, `x_1`).
+WORD = re.compile(r"\w+(?:['\u2019.,\-]\w+)*")
 CLOSED_CLASS = NEGATIONS | TRUTH_WORDS | NUMBER_WORDS
 
 
@@ -96,7 +97,7 @@ def _protected(texts: tuple[str, ...], choices: tuple[str, ...], stopwords: bool
     return frozenset(t.replace("\u2019", "'") for t in protected)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _protected_counts(text: str, protected: frozenset[str]) -> Counter:
     """How often each protected token occurs in `text` (cached: every slot of an example asks)."""
     return Counter(t for t in normalized_tokens(text) if t in protected)

@@ -281,10 +281,16 @@ _CONTRACT = {
     for contraction, expansion in CONTRACTIONS.items()
     if contraction not in {"let's", "it'd", "what're", "shan't", "mightn't"}
 }
-_CONTRACT_RE = re.compile(
-    r"\b(" + "|".join(re.escape(e) for e in sorted(_CONTRACT, key=len, reverse=True)) + r")\b(?= (\w+))",
-    re.IGNORECASE,
-)
+
+
+def _contraction_regex(expansions: list[str]) -> re.Pattern:
+    alternation = "|".join(re.escape(e) for e in sorted(expansions, key=len, reverse=True))
+    return re.compile(r"\b(" + alternation + r")\b(?= (\w+))", re.IGNORECASE)
+
+
+# Negations first, so "he will not go" becomes "he won't go", not "he'll not go".
+_CONTRACT_NEGATIONS = _contraction_regex([e for e, c in _CONTRACT.items() if c.endswith("n't")])
+_CONTRACT_OTHERS = _contraction_regex([e for e, c in _CONTRACT.items() if not c.endswith("n't")])
 
 
 def contract(text: str) -> str:
@@ -299,7 +305,7 @@ def contract(text: str) -> str:
             return phrase
         return match_case(phrase, _CONTRACT[phrase.lower()])
 
-    return _CONTRACT_RE.sub(sub, text)
+    return _CONTRACT_OTHERS.sub(sub, _CONTRACT_NEGATIONS.sub(sub, text))
 
 
 @register

@@ -45,10 +45,10 @@ def bernoulli_indices(n: int, p: float, rng: random.Random) -> list[int]:
 
 
 # A whole WORD token made of 2+ lower-case ASCII letters: not glued by an apostrophe, dot, comma,
-# hyphen or underscore to another word (`don't`, `3.5kg`, `well-known` are not editable words).
+# hyphen or underscore to another word (`don't`, `3.5kg`, `well-known`, `x_1` are not editable).
 # Everything else (capitals, digits, single letters, non-ASCII words) is protected by definition.
 # Splitting on it (the group keeps the words) leaves them at the odd indices of the pieces.
-_EDITABLE_SPLIT = re.compile(r"((?<![\w'\u2019])(?<!\w[.,_\-])[a-z]{2,}(?![\w'\u2019])(?![.,_\-]\w))")
+_EDITABLE_SPLIT = re.compile(r"((?<!\w)(?<!\w['\u2019.,\-])[a-z]{2,}(?!\w)(?!['\u2019.,\-]\w))")
 
 
 @lru_cache(maxsize=4096)
