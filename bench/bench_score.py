@@ -13,7 +13,10 @@ effect, wrong answers favouring one distractor per item), formatted mostly as ba
 `(B)`, `Answer: B`, option texts, free text and missing rows, written as parquet.
 
 Each size runs in a fresh subprocess so that its peak RSS is its own; the script prints one line
-per run: rows, read seconds, score seconds, total seconds, peak RSS MB.
+per run: rows; seconds to read the files, to validate and build the matrices (answer extraction
+included), and for every metric with its bootstrap CIs (overall, per task, per family); total wall
+seconds; CPU seconds; peak RSS in MB; and the 1-minute load average when the run started (other
+processes on the 2 cores inflate wall time: compare `cpu_s`).
 
     python bench/bench_score.py                 # 100k, 1M (3 repeats) and 10M (1 repeat)
     python bench/bench_score.py --sizes 1000000 --repeats 5
@@ -160,23 +163,31 @@ def make_inputs(n_examples: int, k: int, out: Path, seed: int = 0) -> None:
 
 
 def measure(folder: Path, n_resamples: int) -> dict:
-    """Run inside the child process: read, score, report time and peak RSS."""
+    """Run inside the child process: read, validate + extract (matrix), metrics + bootstrap."""
     sys.path.insert(0, str(REPO))
     from submissions.formats import read_labels, read_predictions
-    from submissions.metrics import score
+    from submissions.matrix import build_matrix
+    from submissions.metrics import score_matrix
 
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     labels = read_labels(folder / "labels")
     predictions = read_predictions(folder / "predictions.parquet")
-    read = time.perf_counter() - start
-    result = score(labels, predictions, n_resamples=n_resamples, seed=0)
-    total = time.perf_counter() - start
+    read = time.perf_counter()
+    matrix = build_matrix(labels, predictions)
+    built = time.perf_counter()
+    result = score_matrix(matrix, n_resamples=n_resamples, seed=0)
+    done = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "rows": len(labels),
-        "read_s": round(read, 2),
-        "score_s": round(total - read, 2),
-        "total_s": round(total, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "read_s": round(read - start, 2),
+        "matrix_s": round(built - read, 2),
+        "metrics_s": round(done - built, 2),
+        "total_s": round(done - start, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "load_before": round(load, 1),
         "accuracy": round(result["metrics"]["accuracy"], 4),
         "coverage": round(result["coverage"], 4),
         "extraction_failure_rate": round(result["extraction_failures"]["rate"], 4),

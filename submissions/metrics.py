@@ -134,6 +134,23 @@ DEFINITIONS = {
     "ci": f"{CI_METHOD}; {int(CI_LEVEL * 100)}% intervals from the 2.5th and 97.5th percentiles; "
     "resamples in which a metric is undefined are left out of its interval. The per-family blocks use the "
     "same resamples as the whole release; each task is resampled on its own examples.",
+    "per_slot": _text(
+        """
+        Accuracy of each slot over all examples (a missing prediction is wrong).
+        """
+    ),
+    "per_task": _text(
+        """
+        The same metrics on each task's examples alone. The overall numbers pool all examples (micro
+        over examples); they are not the mean of the per-task numbers (macro over tasks).
+        """
+    ),
+    "per_family": _text(
+        """
+        The same metrics on the original slot plus the family's slots, over all examples: each
+        family's effect relative to the unperturbed prompt (the `original` family is that slot alone).
+        """
+    ),
     "slot_accuracy_sd": _text(
         """
         Standard deviation of the k slot accuracies across slots (spread of accuracy over prompts):
