@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="build into this folder instead of a temporary one")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     from builder.release import build_release
     from builder.specs import load_spec
@@ -50,8 +51,9 @@ def main() -> int:
         )
         wall = time.perf_counter() - start
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    main_mb, child_mb = own.ru_maxrss / 1024, children.ru_maxrss / 1024
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     workers = args.workers or os.cpu_count() or 1
     counts = manifest["counts"]
     print(
@@ -59,6 +61,10 @@ def main() -> int:
         f"{len(manifest['configs'])} configs, {size / 1e6:.1f} MB public"
     )
     print(f"wall time (imports included): {wall:.1f} s on {os.cpu_count()} cores, {workers} workers")
+    print(
+        f"CPU time (all processes): {cpu:.1f} s; load average before/after: "
+        f"{load_before:.1f}/{os.getloadavg()[0]:.1f} (other work on the machine slows the wall time)"
+    )
     print(
         f"peak RSS: main {main_mb:.0f} MB, largest worker {child_mb:.0f} MB, "
         f"upper bound main + {workers} x worker = {main_mb + workers * child_mb:.0f} MB"

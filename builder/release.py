@@ -26,6 +26,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +136,16 @@ def _compute(task: tuple[str, int, int]) -> _Chunk:
         example = examples[i]
         original_prompt = None
         for slot in slots:
-            if slot.perturbation is None:
-                variant = example
-            else:
-                rng = random.Random(stable_seed(seed, example.example_id, slot.variant_id))
-                variant = slot.perturbation.perturb(example, rng)
-            prompt = render(variant)
-            why = check(example, variant)
+            try:
+                if slot.perturbation is None:
+                    variant = example
+                else:
+                    rng = random.Random(stable_seed(seed, example.example_id, slot.variant_id))
+                    variant = slot.perturbation.perturb(example, rng)
+                prompt = render(variant)
+                why = check(example, variant)
+            except Exception as err:  # a perturbation or render bug: reported like a failed check
+                why = f"{type(err).__name__}: {err}"
             if why:
                 out.problems.append((example.example_id, slot.variant_id, why))
                 continue
@@ -163,30 +167,19 @@ def _compute(task: tuple[str, int, int]) -> _Chunk:
     return out
 
 
-def _matrix_tables(
-    config: str, slots: Sequence[Slot], examples: Sequence[Example], pool, progress
-) -> tuple[pa.Table, pa.Table, list, list]:
+def _config_tables(
+    config: str, slots: Sequence[Slot], examples: Sequence[Example], chunks: Sequence[_Chunk]
+) -> tuple[pa.Table, pa.Table]:
+    """One config's public and labels tables: perturbation outputs from the chunks, the rest numpy."""
     n, k = len(examples), len(slots)
-    tasks = [(config, s, min(s + CHUNK_EXAMPLES, n)) for s in range(0, n, CHUNK_EXAMPLES)]
-    results = pool.imap(_compute, tasks) if pool is not None else map(_compute, tasks)
-    chunks = []
-    for (_, start, stop), chunk in zip(tasks, results, strict=True):
-        chunks.append(chunk)
-        progress.update((stop - start) * k)
-    problems = [p for c in chunks for p in c.problems]
-    pairs = [p for c in chunks for p in c.audit_pairs]
-    if problems:
-        return None, None, problems, pairs
 
     def cat(attr: str) -> list:
         return [v for c in chunks for v in getattr(c, attr)]
 
-    ids = np.array([e.example_id for e in examples], dtype=object)
-    groups = np.array([e.task for e in examples], dtype=object)
-    example_id = np.repeat(ids, k)
+    example_id = np.repeat(np.array([e.example_id for e in examples], dtype=object), k)
     variant_id = np.tile(np.array([s.variant_id for s in slots], dtype=object), n)
-    task = np.repeat(groups, k)
-    mc = examples[0].task_type == "multiple_choice"
+    task = np.repeat(np.array([e.task for e in examples], dtype=object), k)
+    labels = _list_array(cat("labels"))
     public = {
         "example_id": example_id,
         "variant_id": variant_id,
@@ -194,18 +187,28 @@ def _matrix_tables(
         "params": np.tile(np.array([s.params_json for s in slots], dtype=object), n),
         "task": task,
     }
-    if mc:
-        public |= {"question": cat("inputs"), "choices": cat("choices"), "choice_labels": cat("labels")}
+    if examples[0].task_type == "multiple_choice":
+        choices = _list_array(cat("choices"))
+        public |= {"question": cat("inputs"), "choices": choices, "choice_labels": labels}
+        hidden = {"gold": cat("gold"), "task": task, "choice_labels": labels, "choices": choices}
     else:
-        public |= {"text": cat("inputs"), "text_pair": cat("pairs"), "label_names": cat("labels")}
+        public |= {"text": cat("inputs"), "text_pair": cat("pairs"), "label_names": labels}
+        hidden = {"gold": cat("gold"), "task": task}
     public["prompt"] = cat("prompts")
-    labels = {"example_id": example_id, "variant_id": variant_id, "gold": cat("gold"), "task": task}
-    if mc:
-        labels |= {"choice_labels": public["choice_labels"], "choices": public["choices"]}
     task_type = examples[0].task_type
-    public_table = pa.table(public, schema=public_schema(task_type))
-    labels_table = pa.table(labels, schema=labels_schema(task_type))
-    return public_table, labels_table, problems, pairs
+    return (
+        pa.table(public, schema=public_schema(task_type)),
+        pa.table(
+            {"example_id": example_id, "variant_id": variant_id, **hidden}, schema=labels_schema(task_type)
+        ),
+    )
+
+
+def _list_array(rows: list[list[str]]) -> pa.Array:
+    """list<string> from Python lists via offsets + one flat array (much faster than nested conversion)."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int32, count=len(rows)), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(list(chain.from_iterable(rows)), pa.string()))
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -405,11 +408,19 @@ class _Staging:
 
 
 def _write_matrix(spec, configs, examples, staging, workers, progress):
+    """Compute every config's chunks on the pool and write each config as soon as it is complete.
+
+    All (config, chunk) tasks are queued at once, so the workers go on with the next config while
+    this process builds and writes the previous one.
+    """
     from tqdm.auto import tqdm
 
-    split = spec.source.split
+    n = len(examples)
+    spans = [(start, min(start + CHUNK_EXAMPLES, n)) for start in range(0, n, CHUNK_EXAMPLES)]
+    tasks = [(config, start, stop) for config in configs for start, stop in spans]
     files, label_files, audit_pairs, problems = {}, {}, [], []
     pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    results = pool.imap(_compute, tasks) if pool is not None else map(_compute, tasks)
     bar = tqdm(
         total=len(examples) * sum(len(v) for v in configs.values()),
         unit="row",
@@ -418,12 +429,16 @@ def _write_matrix(spec, configs, examples, staging, workers, progress):
     )
     try:
         for config, slots in configs.items():
-            public, labels, config_problems, pairs = _matrix_tables(config, slots, examples, pool, bar)
-            problems += config_problems
-            audit_pairs += pairs
-            if config_problems:
+            chunks = []
+            for start, stop in spans:
+                chunks.append(next(results))
+                bar.update((stop - start) * len(slots))
+            problems += [p for c in chunks for p in c.problems]
+            audit_pairs += [p for c in chunks for p in c.audit_pairs]
+            if problems:
                 continue
-            rel = shard_path(config, split)
+            public, labels = _config_tables(config, slots, examples, chunks)
+            rel = shard_path(config, spec.source.split)
             _write_parquet(public, staging.public / rel)
             _write_parquet(labels, staging.labels / rel)
             size = (staging.public / rel).stat().st_size
@@ -432,7 +447,7 @@ def _write_matrix(spec, configs, examples, staging, workers, progress):
     finally:
         bar.close()
         if pool is not None:
-            pool.close()
+            pool.terminate()
             pool.join()
     if problems:
         shown = "; ".join(f"{v} / {e}: {why}" for e, v, why in problems[:3])
