@@ -122,8 +122,7 @@ def tfidf_overlap(options: Options, ctx: RunContext) -> np.ndarray:
 
     pairs = QuestionOptionPairs.of(options)
     vectorizer = TfidfVectorizer(token_pattern=TOKEN_PATTERN, stop_words="english", sublinear_tf=True)
-    vectorizer.fit(pairs.questions + pairs.options)
-    q, o = vectorizer.transform(pairs.questions), vectorizer.transform(pairs.options)
+    q, o = _split_rows(vectorizer.fit_transform(pairs.questions + pairs.options), len(pairs.questions))
     return best_option(options, pairs.scores(lambda qi, oi: _rowwise_dot(q[qi], o[oi])))
 
 
@@ -134,10 +133,9 @@ def bm25_overlap(options: Options, ctx: RunContext) -> np.ndarray:
 
     pairs = QuestionOptionPairs.of(options)
     vectorizer = CountVectorizer(token_pattern=TOKEN_PATTERN, stop_words="english")
-    vectorizer.fit(pairs.questions + pairs.options)
-    query = vectorizer.transform(pairs.questions)
-    query.data[:] = 1.0
-    docs = vectorizer.transform(pairs.options).astype(np.float64).tocsr()
+    query, docs = _split_rows(vectorizer.fit_transform(pairs.questions + pairs.options), len(pairs.questions))
+    query.data[:] = 1
+    docs = docs.astype(np.float64)
     n_docs = docs.shape[0]
     df = np.bincount(docs.indices, minlength=docs.shape[1])
     idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
@@ -181,6 +179,12 @@ def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+def _split_rows(matrix: sp.spmatrix, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Rows [0, n) and [n, end): one tokenisation pass serves questions and options (fit_transform)."""
+    matrix = matrix.tocsr()
+    return matrix[:n], matrix[n:]
 
 
 def _rowwise_dot(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
