@@ -108,12 +108,10 @@ def synonyms(word: str) -> tuple[str, ...]:
         suffix = "s"
     else:
         return ()
-    senses = wn.synsets(base, pos)
-    if not senses:
-        return ()
+    first_sense = wn.synset(f"{base}.{pos}.01")  # parses one synset; synsets() would parse them all
     stop = english_stopwords()
     names = []
-    for name in senses[0].lemma_names():
+    for name in first_sense.lemma_names():
         if name == base or not name.isalpha() or not name.islower() or name in stop:
             continue
         if is_inherently_protected(name) or (suffix and not _takes_plain_s(name)):

@@ -78,23 +78,29 @@ def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[
     which only the synonym perturbation promises to keep.
     """
     texts = tuple(getattr(example, name) for name in text_fields(example))
-    return _protected(texts, example.choices if example.task_type == "multiple_choice" else (), stopwords)
+    choices = example.choices if example.task_type == "multiple_choice" else ()
+    return _with_stopwords(texts, choices) if stopwords else _analyse(texts, choices)[0]
 
 
 @lru_cache(maxsize=65536)
-def _protected(texts: tuple[str, ...], choices: tuple[str, ...], stopwords: bool) -> frozenset[str]:
-    raw = [WORD.findall(expand_contractions(text)) for text in texts]
+def _analyse(texts: tuple[str, ...], choices: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """(the protected tokens, every token) of the texts; cached, as every slot of an example asks."""
+    raw = [WORD.findall(expand_contractions(text.replace("\u2019", "'"))) for text in texts]
     protected = {t.casefold() for tokens in raw for t in tokens if is_inherently_protected(t)}
     stop = english_stopwords()
     words = [{t.casefold() for t in tokens} for tokens in raw]
     if choices:  # multiple choice: question vs. options
-        option_words = {t.casefold() for choice in choices for t in WORD.findall(expand_contractions(choice))}
+        option_words = {t for choice in choices for t in normalized_tokens(choice)}
         protected |= (words[0] & option_words) - stop
     elif len(words) == 2:  # pair classification: text vs. text_pair
         protected |= (words[0] & words[1]) - stop
-    if stopwords:
-        protected |= set().union(*words) & stop
-    return frozenset(t.replace("\u2019", "'") for t in protected)
+    return frozenset(protected), frozenset().union(*words)
+
+
+@lru_cache(maxsize=65536)
+def _with_stopwords(texts: tuple[str, ...], choices: tuple[str, ...]) -> frozenset[str]:
+    protected, words = _analyse(texts, choices)
+    return protected | (words & english_stopwords())
 
 
 @lru_cache(maxsize=16384)

@@ -283,14 +283,33 @@ _CONTRACT = {
 }
 
 
-def _contraction_regex(expansions: list[str]) -> re.Pattern:
-    alternation = "|".join(re.escape(e) for e in sorted(expansions, key=len, reverse=True))
-    return re.compile(r"\b(" + alternation + r")\b(?= (\w+))", re.IGNORECASE)
+# Candidates: a word, a space, then (looked ahead, not consumed) an auxiliary or "not" and the word
+# after it. Consuming only the first word lets "would" start the next candidate ("would have").
+# Negations go first, so "he will not go" becomes "he won't go", not "he'll not go".
+_BEFORE_NOT = re.compile(r"\b(\w+) (?=((?i:not))\b (\w+))")
+_BEFORE_AUXILIARY = re.compile(r"\b(\w+) (?=((?i:is|are|am|have|will|would))\b (\w+))")
+_CANNOT = re.compile(r"\b((?i:cannot))\b(?= \w)")
 
 
-# Negations first, so "he will not go" becomes "he won't go", not "he'll not go".
-_CONTRACT_NEGATIONS = _contraction_regex([e for e, c in _CONTRACT.items() if c.endswith("n't")])
-_CONTRACT_OTHERS = _contraction_regex([e for e, c in _CONTRACT.items() if not c.endswith("n't")])
+def _contract_pass(text: str, candidates: re.Pattern) -> str:
+    out, last = [], 0
+    for match in candidates.finditer(text):
+        start, (first, second, following) = match.start(), match.groups()
+        if start < last:  # inside a phrase already contracted
+            continue
+        phrase = f"{first} {second}"
+        contraction = _CONTRACT.get(phrase.lower())
+        if contraction is None:
+            continue
+        if second.lower() == "have" and not (following.lower() in PARTICIPLES or following.endswith("ed")):
+            continue
+        out.append(text[last:start])
+        out.append(match_case(phrase, contraction))
+        last = match.end() + len(second)
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def contract(text: str) -> str:
@@ -298,14 +317,8 @@ def contract(text: str) -> str:
 
     `have` is contracted only before a participle ("we've seen", never "we've a dog").
     """
-
-    def sub(match: re.Match) -> str:
-        phrase, following = match.group(1), match.group(2).lower()
-        if phrase.lower().endswith(" have") and not (following in PARTICIPLES or following.endswith("ed")):
-            return phrase
-        return match_case(phrase, _CONTRACT[phrase.lower()])
-
-    return _CONTRACT_OTHERS.sub(sub, _CONTRACT_NEGATIONS.sub(sub, text))
+    text = _CANNOT.sub(lambda m: match_case(m.group(1), "can't"), text)
+    return _contract_pass(_contract_pass(text, _BEFORE_NOT), _BEFORE_AUXILIARY)
 
 
 @register

@@ -10,8 +10,9 @@ import pytest
 from perturbation_data import classification, mc, mmlu_examples
 
 from builder.perturbations import create
+from builder.perturbations.lexicon import expand_contractions
 from builder.perturbations.protected import protected_tokens
-from builder.perturbations.surface import KEY_NEIGHBOURS, contract, misspell_edit, misspellings
+from builder.perturbations.surface import _CONTRACT, KEY_NEIGHBOURS, contract, misspell_edit, misspellings
 from builder.perturbations.text import bernoulli_indices, editable_words, word_pieces
 
 
@@ -249,3 +250,10 @@ def test_mild_mix_follows_helm_lowercase_contract_misspell_spaces(long_example):
     after = re.findall(r" +", create("mild_mix").perturb(long_example, random.Random(1)).question)
     extra = {len(new) - len(old) for old, new in zip(before, after, strict=True)}
     assert extra == {0, 1, 2}  # HELM's SpacePerturbation(max_spaces=3): a single space becomes 1-3
+
+
+def test_every_listed_expansion_contracts_and_expands_back():
+    for expansion, contraction in _CONTRACT.items():
+        following = "seen" if expansion.endswith("have") else "go"
+        assert contract(f"{expansion} {following}") == f"{contraction} {following}", expansion
+        assert expand_contractions(f"{contraction} {following}") == f"{expansion} {following}", contraction
