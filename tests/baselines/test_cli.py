@@ -63,12 +63,14 @@ def test_metadata_is_written_for_the_submission(mc_release, tmp_path):
     assert written["name"] == "robustboard-baselines/random-guess" and written["link"].startswith("https://")
 
 
-def test_every_baseline_has_complete_submission_metadata():
+def test_every_baseline_has_metadata_the_submissions_validator_accepts():
+    from submissions.validation import validate_model
+
     for name, baseline in BASELINES.items():
         meta = model_metadata(name, params_b=baseline.params_b if baseline.params_b is not None else 1e-6)
         assert set(meta) == {"name", "revision", "params_b", "type", "link", "license", "submitter"}
         assert meta["type"] == "baseline" and meta["link"].startswith("https://") and meta["license"]
-        assert meta["name"].count("/") == 1
+        assert validate_model(meta)["name"] == f"robustboard-baselines/{name}"
 
 
 def test_list_shows_the_baselines_that_apply_to_a_release(mc_release, tmp_path, capsys):

@@ -129,6 +129,26 @@ def test_tweet_eval_sentiment_trains_on_validation_and_lexicons_use_neutral(twee
     assert score(gold, vader, n_resamples=50)["per_slot"]["original"] > 0.4  # chance 1/3
 
 
+def test_predictor_replies_are_scored_through_answer_extraction(mmlu, tmp_path):
+    """The predictor's free-text replies ("The answer is C") go through the scorer's extraction."""
+    from baselines.predict import PredictConfig, predict
+    from tests.baselines.openai_stub import StubServer, StubState, answer
+
+    release, labels = mmlu
+    with StubServer(StubState()) as server:
+        config = PredictConfig(endpoint=server.url, model="stub-model", cache_dir=tmp_path, concurrency=16)
+        result = predict(release, config)
+        assert result.requests_sent == len(server.state.served) and set(server.state.served.values()) == {1}
+    frame = result.predictions
+    assert len(frame) == release.manifest["counts"]["rows"]
+    prompts = release.table(["example_id", "variant_id", "prompt"]).to_pandas()
+    merged = frame.merge(prompts, on=["example_id", "variant_id"])
+    assert (merged["prediction"] == merged["prompt"].map(lambda p: answer(p, 0.0, None))).all()
+    scored = score(read_labels(labels), frame, n_resamples=50)
+    assert scored["coverage"] == 1.0
+    assert 0.1 < scored["per_slot"]["original"] < 0.45  # the stub's letters are a hash of the prompt
+
+
 def test_baselines_read_only_the_public_files(mmlu):
     release, labels = mmlu
     public = {str(release.path / name) for name in release.manifest["files"]}
