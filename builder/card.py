@@ -95,9 +95,14 @@ def _body(manifest, spec: BenchmarkSpec, files, repo_id: str | None) -> str:
     repo = repo_id or f"<org>/{name}-robust"
     rows_by_config = {info["config"]: info["rows"] for info in files.values()}
     mc = spec.task == "multiple_choice"
+    # slot order (original first): a manifest read back from disk has its `configs` keys sorted
+    configs = {
+        family: manifest["configs"][family]
+        for family in dict.fromkeys(s["family"] for s in manifest["slots"])
+    }
     loads = "\n".join(
         f'{config} = load_dataset("{repo}", "{config}", split="{split}", revision="v{version}")'
-        for config in list(manifest["configs"])[:3]
+        for config in list(configs)[:3]
     )
     out = [f"# {name}: perturbed robustness release v{version}", ""]
     if spec.description:
@@ -135,7 +140,7 @@ def _body(manifest, spec: BenchmarkSpec, files, repo_id: str | None) -> str:
         "| config | rows | slots |",
         "|---|---:|---|",
     ]
-    for config, variant_ids in manifest["configs"].items():
+    for config, variant_ids in configs.items():
         default = " (default)" if config == "original" else ""
         slots = ", ".join(f"`{v}`" for v in variant_ids)
         out.append(f"| `{config}`{default} | {rows_by_config.get(config, 0):,} | {slots} |")

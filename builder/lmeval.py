@@ -55,7 +55,7 @@ def write_lmeval_tasks(
     release = f"{name}@{manifest['version']}"
     out_dir = Path(out_dir)
     written, tasks = [], []
-    for config in manifest["configs"]:
+    for config in dict.fromkeys(slot["family"] for slot in manifest["slots"]):  # slot order, original first
         task = task_name(name, config)
         tasks.append(task)
         body = {
