@@ -297,9 +297,7 @@ def _ensure_repo(api: HfApi, state: RepoState, policy: hub.RetryPolicy) -> None:
         try:
             hub.with_retries(create, what=f"create {state.repo_id}", policy=policy)
             found = hub.with_retries(info, what=f"look up {state.repo_id}", policy=policy)
-        except (RepositoryNotFoundError, HfHubHTTPError) as err:
-            if hub.is_transient(err):
-                raise
+        except HfHubHTTPError as err:  # e.g. 403: no rights on the namespace
             raise UserError(
                 f"cannot create or read dataset repo {state.repo_id} with this token "
                 f"({hub.describe_error(err)})"
@@ -522,9 +520,9 @@ def list_versions(
     out = []
     for ref in sorted(refs.tags, key=lambda t: _version_key(t.name)):
         commit = ref.target_commit
-        info = hub.with_retries(
-            lambda c=commit: api.repo_info(repo, repo_type=REPO_TYPE, revision=c),
-            what=f"read {repo}@{ref.name}",
+        history = hub.with_retries(
+            lambda c=commit: api.list_repo_commits(repo, repo_type=REPO_TYPE, revision=c),
+            what=f"read the history of {repo}@{ref.name}",
             policy=policy,
         )
         manifest: dict = {}
@@ -544,7 +542,7 @@ def list_versions(
             VersionInfo(
                 tag=ref.name,
                 commit=commit,
-                date=info.last_modified.isoformat() if info.last_modified else None,
+                date=history[0].created_at.isoformat() if history else None,
                 name=manifest.get("name"),
                 version=manifest.get("version"),
                 content_hash=manifest.get("content_hash"),
@@ -670,22 +668,33 @@ def pull(
             "the labels repo is private: pull it with a token (set HF_TOKEN or run `hf auth login`)"
         )
     api = hub.api(endpoint, token)
-    commit, manifest, staging = _download_version(api, repo, revision, out_path, policy)
+    stagings: list[Path] = []
     labels_commit = labels_staging = None
     try:
+        commit, manifest, staging = _download_version(api, repo, revision, out_path, policy)
+        stagings.append(staging)
+        if files_digest(manifest["files"]) != manifest.get("content_hash"):
+            raise UserError(
+                f"{repo}@{revision}: manifest.json's content_hash does not match the files it lists"
+            )
         if labels_repo is not None and labels_path is not None:
             labels_tag = f"v{manifest['version']}"
             labels_commit, labels_manifest, labels_staging = _download_version(
                 api, labels_repo, labels_tag, labels_path, policy
             )
-            if labels_manifest.get("content_hash") != manifest.get("content_hash"):
+            stagings.append(labels_staging)
+            expected = manifest.get("labels_sha256")
+            if labels_manifest.get("content_hash") != manifest.get("content_hash") or (
+                expected and files_digest(labels_manifest["files"]) != expected
+            ):
                 raise UserError(
-                    f"{labels_repo}@{labels_tag} holds labels of another release "
+                    f"{labels_repo}@{labels_tag} holds labels of another release than {repo}@{revision} "
                     f"(content_hash {str(labels_manifest.get('content_hash'))[:12]}… "
-                    f"≠ {str(manifest.get('content_hash'))[:12]}…)"
+                    f"vs {str(manifest.get('content_hash'))[:12]}…)"
                 )
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for folder in stagings:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     _install(staging, out_path)
     if labels_staging is not None and labels_path is not None:

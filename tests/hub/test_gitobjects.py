@@ -36,9 +36,15 @@ def test_blob_tree_and_commit_ids_match_git(tmp_path):
     git(repo, "add", "-A")
     tree = git(repo, "write-tree").strip()
     stamp = "1700000000 +0000"
-    env = {"GIT_AUTHOR_NAME": "alice", "GIT_AUTHOR_EMAIL": "a@x", "GIT_AUTHOR_DATE": stamp,
-           "GIT_COMMITTER_NAME": "alice", "GIT_COMMITTER_EMAIL": "a@x", "GIT_COMMITTER_DATE": stamp,
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    env = {
+        "GIT_AUTHOR_NAME": "alice",
+        "GIT_AUTHOR_EMAIL": "a@x",
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_NAME": "alice",
+        "GIT_COMMITTER_EMAIL": "a@x",
+        "GIT_COMMITTER_DATE": stamp,
+        "PATH": "/usr/bin:/bin",
+    }
     parent = git(repo, "commit-tree", tree, "-m", "first", env=env).strip()
     child = git(repo, "commit-tree", tree, "-p", parent, "-m", "second\n\nbody", env=env).strip()
 

@@ -60,8 +60,15 @@ def test_commits_are_content_addressed_with_parent_links(alice, dataset):
     assert [c.title for c in history] == ["add data", "initial commit"]
     assert history[0].commit_id == dataset["commit"] and history[0].authors == ["alice"]
     tree = {f.path: f for f in alice.list_repo_tree(dataset["repo"], repo_type="dataset", recursive=True)}
-    assert set(tree) == {".gitattributes", "README.md", "data", "data/train.parquet", "docs", "docs/deep",
-                         "docs/deep/notes.txt"}  # fmt: skip
+    assert set(tree) == {
+        ".gitattributes",
+        "README.md",
+        "data",
+        "data/train.parquet",
+        "docs",
+        "docs/deep",
+        "docs/deep/notes.txt",
+    }
     parquet = tree["data/train.parquet"]
     assert parquet.lfs.sha256 == hashlib.sha256(dataset["parquet"]).hexdigest()
     assert parquet.size == len(dataset["parquet"]) and parquet.lfs.size == len(dataset["parquet"])
@@ -73,12 +80,14 @@ def test_parquet_is_uploaded_through_lfs_and_checked_by_sha256_and_size(hub_serv
     alice.create_repo(repo_id, repo_type="dataset")
     preupload = httpx.post(
         f"{hub_server.url}/api/datasets/{repo_id}/preupload/main",
-        json={"files": [
-            {"path": "x.parquet", "sample": base64.b64encode(b"PAR1").decode(), "size": 4},
-            {"path": "notes.txt", "sample": base64.b64encode(b"hello").decode(), "size": 5},
-        ]},
+        json={
+            "files": [
+                {"path": "x.parquet", "sample": base64.b64encode(b"PAR1").decode(), "size": 4},
+                {"path": "notes.txt", "sample": base64.b64encode(b"hello").decode(), "size": 5},
+            ]
+        },
         headers={"Authorization": f"Bearer {hub_server.tokens['alice']}"},
-    ).json()  # fmt: skip
+    ).json()
     assert [f["uploadMode"] for f in preupload["files"]] == ["lfs", "regular"]
 
     content = b"the real bytes"
@@ -168,8 +177,9 @@ def test_branches_tags_and_revisions_resolve_like_git(alice, dataset):
     with pytest.raises(RevisionNotFoundError):
         alice.repo_info(repo, repo_type="dataset", revision="v9")
     with pytest.raises(HfHubHTTPError, match="commits go to a branch"):
-        alice.create_commit(repo, [CommitOperationAdd("t", b"t")], commit_message="t", repo_type="dataset",
-                            revision="v1.0.0")  # fmt: skip
+        alice.create_commit(
+            repo, [CommitOperationAdd("t", b"t")], commit_message="t", repo_type="dataset", revision="v1.0.0"
+        )
     alice.delete_tag(repo, tag="v1.0.0", repo_type="dataset")
     assert alice.list_repo_refs(repo, repo_type="dataset").tags == []
 
@@ -280,8 +290,9 @@ def test_listings_are_paginated_with_link_headers(alice, dataset, monkeypatch):
 
 
 def test_paths_info_reports_files_and_folders_and_skips_missing_paths(alice, dataset):
-    infos = alice.get_paths_info(dataset["repo"], ["data", "data/train.parquet", "nope"], repo_type="dataset",
-                                 expand=True)  # fmt: skip
+    infos = alice.get_paths_info(
+        dataset["repo"], ["data", "data/train.parquet", "nope"], repo_type="dataset", expand=True
+    )
     assert [(type(i).__name__, i.path) for i in infos] == [
         ("RepoFolder", "data"),
         ("RepoFile", "data/train.parquet"),
@@ -318,8 +329,9 @@ def test_data_persists_across_restarts(tmp_path):
     with running_server(tmp_path, users={"carol": "hf_carol"}) as first:
         api = HfApi(endpoint=first.url, token="hf_carol")
         api.create_repo("carol/kept", repo_type="dataset", private=True)
-        commit = api.upload_file(path_or_fileobj=b"kept", path_in_repo="k.txt", repo_id="carol/kept",
-                                 repo_type="dataset").oid  # fmt: skip
+        commit = api.upload_file(
+            path_or_fileobj=b"kept", path_in_repo="k.txt", repo_id="carol/kept", repo_type="dataset"
+        ).oid
         api.create_tag("carol/kept", tag="v1", repo_type="dataset")
     with running_server(tmp_path) as second:
         api = HfApi(endpoint=second.url, token="hf_carol")

@@ -213,8 +213,20 @@ def test_the_labels_repo_is_invisible_without_the_owners_token(
     owner = HfApi(endpoint=hub_server.url, token=alice(hub_server))
     assert labels_repo in {d.id for d in owner.list_datasets(author=repo_id.split("/")[0])}
 
-    status = cli(hub_server, "pull", "--repo", repo_id, "--revision", "v1.0.0", "--out", str(tmp_path / "o"),
-                 "--labels-repo", labels_repo, "--labels-out", str(tmp_path / "l"))  # fmt: skip
+    status = cli(
+        hub_server,
+        "pull",
+        "--repo",
+        repo_id,
+        "--revision",
+        "v1.0.0",
+        "--out",
+        str(tmp_path / "o"),
+        "--labels-repo",
+        labels_repo,
+        "--labels-out",
+        str(tmp_path / "l"),
+    )
     assert status == 2 and "labels repo is private" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "l").exists()
 
@@ -344,9 +356,14 @@ def test_a_stalled_request_times_out_and_is_retried(hub_server, repo_id, release
     hub.set_timeout(0.5)
     try:
         result = pub.publish(
-            public, None, repo=repo_id, labels_repo=None, endpoint=hub_server.url, token=alice(hub_server),
+            public,
+            None,
+            repo=repo_id,
+            labels_repo=None,
+            endpoint=hub_server.url,
+            token=alice(hub_server),
             policy=hub.RetryPolicy(attempts=4, base_delay=0.5),
-        )  # fmt: skip
+        )
     finally:
         hub.set_timeout(None)
     assert len(hub_server.requests("tag")) >= 2
@@ -403,8 +420,23 @@ def test_a_real_build_publishes_loads_through_its_card_snippet_and_pulls_back_id
         assert rows == rows_of(public, config)
 
     out, labels_out = tmp_path / "pulled", tmp_path / "pulled-labels"
-    assert cli(hub_server, "pull", "--repo", repo, "--revision", "v1.0.0", "--out", str(out),
-               "--labels-repo", f"{repo}-labels", "--labels-out", str(labels_out)) == 0  # fmt: skip
+    assert (
+        cli(
+            hub_server,
+            "pull",
+            "--repo",
+            repo,
+            "--revision",
+            "v1.0.0",
+            "--out",
+            str(out),
+            "--labels-repo",
+            f"{repo}-labels",
+            "--labels-out",
+            str(labels_out),
+        )
+        == 0
+    )
     for original, restored in ((public, out), (labels, labels_out)):
         originals = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
         assert {
@@ -461,8 +493,23 @@ def test_pull_restores_public_and_labels_folders_byte_for_byte(
     assert publish_cli(hub_server, v2, v2_labels, repo_id) == 0
 
     out, labels_out = tmp_path / "pulled", tmp_path / "pulled-labels"
-    assert cli(hub_server, "pull", "--repo", repo_id, "--revision", "v1.0.0", "--out", str(out),
-               "--labels-repo", f"{repo_id}-labels", "--labels-out", str(labels_out)) == 0  # fmt: skip
+    assert (
+        cli(
+            hub_server,
+            "pull",
+            "--repo",
+            repo_id,
+            "--revision",
+            "v1.0.0",
+            "--out",
+            str(out),
+            "--labels-repo",
+            f"{repo_id}-labels",
+            "--labels-out",
+            str(labels_out),
+        )
+        == 0
+    )
 
     for original, restored in ((v1, out), (v1_labels, labels_out)):
         originals = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
@@ -599,3 +646,34 @@ def test_labels_that_do_not_hash_to_the_releases_labels_sha256_are_refused_local
     (public / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="do not hash to the release's labels_sha256"):
         pub.read_labels(labels, pub.LocalRelease(public, manifest, {}))
+
+
+def test_pulling_labels_of_another_release_is_refused_and_writes_nothing(
+    hub_server, repo_id, release_factory, tmp_path
+):
+    ours, ours_labels = release_factory("1.0.0", TEXTS_V1)
+    theirs, theirs_labels = release_factory("1.0.0", TEXTS_V2, name="other")
+    token = alice(hub_server)
+    pub.publish(
+        ours, ours_labels, repo=repo_id, labels_repo=f"{repo_id}-labels", endpoint=hub_server.url, token=token
+    )
+    pub.publish(
+        theirs,
+        theirs_labels,
+        repo=f"{repo_id}-b",
+        labels_repo=f"{repo_id}-b-labels",
+        endpoint=hub_server.url,
+        token=token,
+    )
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=f"{repo_id}-b-labels@v1.0.0 holds labels of another release"):
+        pub.pull(
+            repo_id,
+            "v1.0.0",
+            out / "public",
+            labels_repo=f"{repo_id}-b-labels",
+            labels_out=out / "labels",
+            endpoint=hub_server.url,
+            token=token,
+        )
+    assert not out.exists() or list(out.iterdir()) == []

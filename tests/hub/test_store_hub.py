@@ -15,8 +15,14 @@ from submissions.store import StoreError, open_store
 from submissions.store_hub import HubBackend, StoreConflictError
 
 FAST = pub.hub.RetryPolicy(attempts=3, base_delay=0.01)
-MODEL = {"name": "org/model", "revision": "main", "params_b": 1.0, "type": "baseline",
-         "link": "https://example.org/model", "license": "mit"}  # fmt: skip
+MODEL = {
+    "name": "org/model",
+    "revision": "main",
+    "params_b": 1.0,
+    "type": "baseline",
+    "link": "https://example.org/model",
+    "license": "mit",
+}
 
 
 def alice(server) -> str:
@@ -37,8 +43,14 @@ def test_the_store_runs_on_the_hub_from_published_releases_one_commit_per_step(
 ):
     texts = ["a gorgeous film", "dull and long", "sharp and funny", "a mess"]
     public, labels = release_factory("1.0.0", texts)
-    pub.publish(public, labels, repo=repo_id, labels_repo=f"{repo_id}-labels", endpoint=hub_server.url,
-                token=alice(hub_server))  # fmt: skip
+    pub.publish(
+        public,
+        labels,
+        repo=repo_id,
+        labels_repo=f"{repo_id}-labels",
+        endpoint=hub_server.url,
+        token=alice(hub_server),
+    )
     predictions = tmp_path / "predictions.jsonl"
     lines = [
         {"example_id": f"toy-{i}", "variant_id": variant, "prediction": "positive" if i % 2 else "negative"}
@@ -89,8 +101,13 @@ def test_the_store_runs_on_the_hub_from_published_releases_one_commit_per_step(
     assert changed == {f"details/{sid}.parquet", f"results/{sid}.json"}
 
     def request_at(revision: str) -> dict:
-        path = api.hf_hub_download(store_repo, f"requests/{sid}.json", repo_type="dataset", revision=revision,
-                                   cache_dir=tmp_path / "cache")  # fmt: skip
+        path = api.hf_hub_download(
+            store_repo,
+            f"requests/{sid}.json",
+            repo_type="dataset",
+            revision=revision,
+            cache_dir=tmp_path / "cache",
+        )
         return json.loads(Path(path).read_text())
 
     assert request_at(before)["status"] == "RUNNING" and request_at(last)["status"] == "FINISHED"
