@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from spec_files import mmlu_spec_data, rotten_spec_data
+from spec_files import mmlu_spec_data, rotten_spec_data, write_spec
 
 from builder.sources import FALLBACKS, cache_dir, fetch_wheel, load_rows, load_source
 from builder.specs import SpecError, load_spec, parse_spec
+from robustboard.hub_server import running_server
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from robustboard.cli import main; sys.exit(main(sys.argv[1:]))"]
@@ -101,6 +102,75 @@ def test_with_the_hub_offline_a_hub_spec_without_fallback_fails_fast_with_one_li
     assert lines[-1].startswith("robustboard build: error: spec rotten_tomatoes: the Hub dataset ")
     assert "is unreachable" in lines[-1] and "--data-file SPLIT=PATH" in lines[-1]
     assert not (tmp_path / "out").exists()
+
+
+LOAD_SOURCE = (
+    "import json, sys; from builder.specs import load_spec; from builder.sources import load_source\n"
+    "loaded = load_source(load_spec(sys.argv[1]))\n"
+    "report = {'record': loaded.record, 'texts': list(loaded.rows['text']), 'message': loaded.message}\n"
+    "print(json.dumps(report))\n"
+)
+
+
+def run_against(endpoint: str, spec_file: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`datasets` and `huggingface_hub` read HF_ENDPOINT at import: a fresh process, as a user's would be."""
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
+    env.pop("HF_HUB_OFFLINE", None)
+    cmd = [sys.executable, "-c", LOAD_SOURCE, str(spec_file)]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def hub_spec(tmp_path: Path, repo: str, revision: str) -> Path:
+    data = {
+        "name": "rt_hub",
+        "task": "classification",
+        "source": {"hub": repo, "revision": revision, "split": "test"},
+        "fields": {"text": "text", "label": "label"},
+        "labels": ["negative", "positive"],
+    }
+    return write_spec(tmp_path, data, "hub.yaml")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's own upload
+def test_a_hub_spec_reads_its_pinned_revision_and_records_the_commit(tmp_path, shared_data):
+    rows = pd.read_json(shared_data / "rotten_tomatoes" / "test.jsonl", lines=True)
+    with running_server(tmp_path / "hub", users={"alice": "hf_alice_token"}) as hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi(endpoint=hub.url, token="hf_alice_token")
+        api.create_repo("alice/rt", repo_type="dataset")
+        for n in (20, 30):  # v1 holds 20 rows; main moves on to 30
+            path = tmp_path / f"test-{n}.parquet"
+            pq.write_table(pa.Table.from_pandas(rows.head(n), preserve_index=False), path)
+            api.upload_file(
+                path_or_fileobj=path,
+                path_in_repo="data/test-00000-of-00001.parquet",
+                repo_id="alice/rt",
+                repo_type="dataset",
+            )
+            if n == 20:
+                api.create_tag("alice/rt", tag="v1", repo_type="dataset")
+        tag_commit = next(t.target_commit for t in api.list_repo_refs("alice/rt", repo_type="dataset").tags)
+        done = run_against(hub.url, hub_spec(tmp_path, "alice/rt", "v1"), tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["record"] == {"hub": "alice/rt", "config": None, "revision": "v1", "commit": tag_commit}
+    assert report["texts"] == list(rows["text"].head(20))
+    assert f"from the Hub dataset alice/rt at {tag_commit}" in report["message"]
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_hub_fails_fast_without_retrying(tmp_path):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: connections are refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    done = run_against(f"http://127.0.0.1:{port}", hub_spec(tmp_path, "alice/rt", "v1"), tmp_path)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "the Hub dataset alice/rt is unreachable" in last and "Retrying" not in done.stderr
 
 
 def test_a_cached_wheel_with_the_wrong_sha256_is_refused_and_removed(tmp_path, monkeypatch):
