@@ -256,6 +256,7 @@ class Repo:
         self.name = name
         self.path = storage.root / "repos" / repo_type / namespace / name
         self._commits: dict[str, Commit] = {}
+        self._trees: dict[str, dict[str, str]] = {}
 
     @property
     def id(self) -> str:
@@ -319,7 +320,10 @@ class Repo:
             current = commit.parents[0] if commit.parents else None
 
     def tree_ids(self, commit: Commit) -> dict[str, str]:
-        return tree_ids(commit.files)
+        """Folder path → git tree id at `commit` (memoized: commits never change)."""
+        if commit.oid not in self._trees:
+            self._trees[commit.oid] = tree_ids(commit.files)
+        return self._trees[commit.oid]
 
     # -- content -------------------------------------------------------------------------------
     def file_path(self, entry: FileEntry) -> Path:
