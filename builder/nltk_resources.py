@@ -18,7 +18,6 @@ RESOURCES: dict[str, str] = {
     "wordnet": "corpora/wordnet/",
     "stopwords": "corpora/stopwords/",
     "averaged_perceptron_tagger_eng": "taggers/averaged_perceptron_tagger_eng/",
-    "punkt_tab": "tokenizers/punkt_tab/",
 }
 
 

@@ -4,9 +4,9 @@ Which words may change: unprotected, lower-case, alphabetic words of at least 3 
 stopwords (the protected set with `stopwords=True`: numbers, negations, capitalised/named tokens,
 single letters, words shared with the options, and NLTK's English stopwords; see `protected.py`).
 
-Part of speech, without a tagger pass: running NLTK's perceptron tagger costs ~1.2 ms per MMLU
-question (~17 s for the test set, more than the whole build budget), so a word's POS is read from
-two lexicons instead, and a word whose POS is uncertain is never substituted:
+Part of speech, without a tagger pass: NLTK's perceptron tagger took ~1.2 ms per MMLU question on
+the 2-core build machine (~17 s for the test set, a third of the whole build budget), so a word's
+POS is read from two lexicons instead, and a word whose POS is uncertain is never substituted:
 1. the tagger's own tag dictionary (`averaged_perceptron_tagger_eng`): the words that had one tag in
    at least 97% of their occurrences in its training corpus — exactly the words for which the tagger
    skips its model and answers from this table;
@@ -20,8 +20,9 @@ are substituted, plus regular `-s` plurals of nouns (re-inflected): replacing "c
 "kid" would be ungrammatical.
 
 Cost: WordNet is read once per process through a reader that skips NLTK's WordNet-version mapping
-(only the multilingual OMW data needs it; it costs ~5 s). Lookups are cached per (word) and per
-(word, POS), so a word's synonyms are computed once per process, not per token per slot.
+(only the multilingual OMW data needs it; it cost ~5 s of the ~6.5 s load). Lookups are cached per
+word (its POS is a function of the word), so a word's synonyms are computed once per process, not
+per token per slot, and only its first synset is parsed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import warnings
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import ClassVar
 
@@ -134,11 +136,11 @@ class Synonyms(TextPerturbation):
     def __post_init__(self) -> None:
         check_rate("synonyms p", self.p)
 
-    def prepare(self, examples: list[Example]) -> None:
+    def prepare(self, examples: Sequence[Example]) -> None:
         """Load WordNet and the tag dictionary up front: a missing resource fails before any work."""
         wordnet()
         tag_dictionary()
-        english_stopwords()
+        super().prepare(examples)
 
     def edit(self, text: str, rng: random.Random, protected: frozenset[str]) -> str:
         pieces = word_pieces(text)

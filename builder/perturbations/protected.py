@@ -66,9 +66,18 @@ def is_inherently_protected(token: str) -> bool:
     return folded in CLOSED_CLASS or folded.endswith("n't")
 
 
+def _tokens(text: str) -> list[str]:
+    """WORD tokens after folding typographic apostrophes and expanding contractions, case kept."""
+    return WORD.findall(expand_contractions(text.replace("\u2019", "'")))
+
+
 def normalized_tokens(text: str) -> list[str]:
-    """The tokens of `text` with contractions expanded and case folded: the form protection compares."""
-    return WORD.findall(expand_contractions(text.replace("\u2019", "'")).casefold())
+    """The tokens of `text` with contractions expanded and case folded: the form protection compares.
+
+    Tokens are cut before case folding, so a character whose folded form is two characters
+    ("İ" -> "i" + combining dot) cannot split a word differently in the two texts compared.
+    """
+    return [t.casefold() for t in _tokens(text)]
 
 
 def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[str]:
@@ -85,7 +94,7 @@ def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[
 @lru_cache(maxsize=65536)
 def _analyse(texts: tuple[str, ...], choices: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
     """(the protected tokens, every token) of the texts; cached, as every slot of an example asks."""
-    raw = [WORD.findall(expand_contractions(text.replace("\u2019", "'"))) for text in texts]
+    raw = [_tokens(text) for text in texts]
     protected = {t.casefold() for tokens in raw for t in tokens if is_inherently_protected(t)}
     stop = english_stopwords()
     words = [{t.casefold() for t in tokens} for tokens in raw]

@@ -17,7 +17,6 @@ import dataclasses
 import itertools
 import random
 import re
-import string
 from functools import lru_cache
 from typing import ClassVar
 
@@ -173,7 +172,7 @@ class CharInsert(_CharEdit):
         return list(range(len(word)))
 
     def apply_at(self, word: str, i: int, rng: random.Random) -> str:
-        extra = rng.choice(KEY_NEIGHBOURS.get(word[i], string.ascii_lowercase))
+        extra = rng.choice(KEY_NEIGHBOURS[word[i]])  # editable words are lower-case ASCII
         return word[: i + 1] + extra + word[i + 1 :]
 
 
@@ -204,10 +203,13 @@ class Casing(TextPerturbation):
         return WORD.sub(lambda m: m.group()[:1].upper() + m.group()[1:], text)
 
 
+_SPACES = re.compile(r" +")
+
+
 def space_edit(text: str, rng: random.Random, max_extra: int) -> str:
     """Add 0..max_extra spaces (uniformly) to each run of spaces; words are never merged or split."""
     width = max_extra + 1
-    return re.sub(r" +", lambda m: m.group() + " " * int(rng.random() * width), text)
+    return _SPACES.sub(lambda m: m.group() + " " * int(rng.random() * width), text)
 
 
 @register

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import ClassVar
 
 from builder.perturbations.base import Perturbation
+from builder.perturbations.lexicon import english_stopwords
 from builder.perturbations.protected import CLOSED_CLASS, protected_tokens, text_fields
 from builder.tasks import Example
 
@@ -94,6 +95,10 @@ class TextPerturbation(Perturbation):
     """Edits the question (multiple choice) or text/text_pair (classification); never option texts."""
 
     protects_stopwords: ClassVar[bool] = False
+
+    def prepare(self, examples: Sequence[Example]) -> None:
+        """Load the stopword list that protected tokens need: a missing NLTK resource fails up front."""
+        english_stopwords()
 
     def edit(self, text: str, rng: random.Random, protected: frozenset[str]) -> str:
         raise NotImplementedError

@@ -51,7 +51,7 @@ def test_a_missing_resource_names_itself_and_the_install_command(tmp_path):
         tmp_path,
         """
         from builder.nltk_resources import MissingNLTKResource, require
-        for name in ("wordnet", "stopwords", "averaged_perceptron_tagger_eng", "punkt_tab"):
+        for name in ("wordnet", "stopwords", "averaged_perceptron_tagger_eng"):
             try:
                 require(name)
             except MissingNLTKResource as err:
@@ -60,7 +60,7 @@ def test_a_missing_resource_names_itself_and_the_install_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().split("\n")
-    assert len(lines) == 4
+    assert len(lines) == 3
     empty = tmp_path / "empty_nltk_data"
     assert lines[0] == (
         f"the NLTK resource 'wordnet' (corpora/wordnet) is missing (NLTK_DATA={empty}); install it with "
@@ -69,19 +69,19 @@ def test_a_missing_resource_names_itself_and_the_install_command(tmp_path):
     assert "`python -m nltk.downloader averaged_perceptron_tagger_eng`" in lines[2]
 
 
-def test_the_synonym_perturbation_fails_before_any_work_with_that_error(tmp_path):
+@pytest.mark.parametrize(("name", "resource"), [("synonyms", "wordnet"), ("typos", "stopwords")])
+def test_text_perturbations_fail_in_prepare_before_any_work_with_that_error(tmp_path, name, resource):
     result = _run_without_nltk_data(
         tmp_path,
-        """
+        f"""
         from builder.perturbations import create
-        synonyms = create("synonyms", p=0.1)
-        synonyms.prepare([])
+        create("{name}").prepare([])
         """,
     )
     assert result.returncode == 1
     last = result.stderr.strip().split("\n")[-1]
-    assert last.startswith("builder.nltk_resources.MissingNLTKResource: the NLTK resource 'wordnet'")
-    assert "python -m nltk.downloader wordnet" in last
+    assert last.startswith(f"builder.nltk_resources.MissingNLTKResource: the NLTK resource '{resource}'")
+    assert f"python -m nltk.downloader {resource}" in last
 
 
 def test_the_error_is_a_user_error_so_the_cli_prints_it_as_one_line():
