@@ -385,3 +385,27 @@ def test_score_json_has_the_documented_shape(hand):
     for key in METRIC_KEYS:
         assert key in result["definitions"]
     assert isinstance(pd.Series(result["per_slot"]).sum(), float)
+
+
+def test_classification_labels_score_label_names_and_free_text(predictions):
+    """Classification label rows carry no answer space: it is the task's set of gold labels."""
+    labels = pd.DataFrame(
+        [
+            {"example_id": f"r{i}", "variant_id": v, "gold": gold, "task": "sentiment"}
+            for i, gold in enumerate(["positive", "negative", "positive"])
+            for v in ("original", "typos-r1")
+        ]
+    )
+    rows = [
+        ("r0", "original", "positive"),
+        ("r0", "typos-r1", "Positive."),
+        ("r1", "original", "The review is negative."),
+        ("r1", "typos-r1", "positive"),
+        ("r2", "original", "neutral"),  # outside the answer space: unparseable, wrong
+        ("r2", "typos-r1", "1"),  # no index: the order of an inferred answer space is unknown
+    ]
+    result = score(labels, predictions(rows), n_resamples=0)
+    assert result["per_slot"] == {"original": pytest.approx(2 / 3), "typos-r1": pytest.approx(1 / 3)}
+    assert result["extraction_failures"]["count"] == 2
+    assert result["metrics"]["consistency"] == pytest.approx(1 / 3)  # only r0 agrees
+    assert result["extraction_rules"]["label_case"] == 1 and result["extraction_rules"]["mentioned"] == 1
