@@ -14,6 +14,7 @@ from perturbation_data import mmlu_examples, rotten_examples
 
 from builder.perturbations import REGISTRY, altered_protected_tokens, create
 from builder.perturbations.prompt_format import ENUMERATORS, SEPARATORS
+from builder.render import render_prompt
 from builder.tasks import Example
 
 # One or more settings of every registered perturbation (the table in /tmp/shared_names.md).
@@ -301,3 +302,6 @@ def test_any_text_keeps_the_label_and_is_deterministic(name, params, example, se
     variant = perturbation.perturb(example, random.Random(seed))
     assert_label_preserving(example, variant, stopwords=name == "synonyms")
     assert perturbation.perturb(example, random.Random(seed)) == variant
+    prompt = render_prompt(variant)
+    assert prompt.endswith("\n" + variant.format.answer_cue)
+    assert all(choice in prompt for choice in variant.choices)
