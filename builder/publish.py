@@ -432,7 +432,9 @@ def publish(
     states = [RepoState("public", repo, release, private=False)]
     if labels_dir is not None and labels_repo is not None:
         states.append(RepoState("labels", labels_repo, read_labels(labels_dir, release), private=True))
-    api = hub.api(endpoint, _require_token(token))
+    token = _require_token(token)
+    hub.require_online("publish")
+    api = hub.api(endpoint, token)
     tag = release.tag
     try:
         for state in states:
@@ -455,6 +457,12 @@ def publish(
             raise
         done = "; ".join(s.describe(tag) for s in states)
         raise UserError(f"{err}. State: {done}; no tag points at a partial release") from None
+    except (HfHubHTTPError, ValueError) as err:  # refused by the Hub: a 4xx, or an invalid card
+        done = "; ".join(s.describe(tag) for s in states)
+        raise PublishError(
+            f"publishing {release.name} {tag} failed: {hub.describe_error(err)}. State: {done}. "
+            "No tag points at a partial release"
+        ) from err
     except hub.HubUnavailableError as err:
         done = "; ".join(s.describe(tag) for s in states)
         raise PublishError(
@@ -510,6 +518,7 @@ def list_versions(
     policy: hub.RetryPolicy = hub.DEFAULT_POLICY,
 ) -> list[VersionInfo]:
     """Every tag of `repo`, oldest version first, with its commit, date and the manifest's counts."""
+    hub.require_online("list versions")
     api = hub.api(endpoint, token)
     try:
         refs = hub.with_retries(
@@ -667,6 +676,7 @@ def pull(
         raise UserError(
             "the labels repo is private: pull it with a token (set HF_TOKEN or run `hf auth login`)"
         )
+    hub.require_online("pull")
     api = hub.api(endpoint, token)
     stagings: list[Path] = []
     labels_commit = labels_staging = None

@@ -21,6 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils._http import default_client_factory
 
 import robustboard
+from robustboard.cli import UserError
 
 logger = logging.getLogger("robustboard.hub")
 
@@ -76,6 +77,12 @@ def api(endpoint: str | None = None, token: str | None = None) -> HfApi:
     )
 
 
+def require_online(action: str) -> None:
+    """One clear error instead of the client's when `HF_HUB_OFFLINE` forbids talking to the Hub."""
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"cannot {action}: HF_HUB_OFFLINE is set, and this needs the Hub")
+
+
 def set_timeout(seconds: float | None) -> None:
     """Bound every request of the `huggingface_hub` client to `seconds` per network operation.
 
@@ -108,6 +115,8 @@ def is_transient(err: BaseException) -> bool:
 
 def describe_error(err: BaseException) -> str:
     """One line about a failure: the HTTP status and server message, or the exception type and text."""
+    if isinstance(err, HubUnavailableError):
+        return str(err)
     if isinstance(err, HfHubHTTPError) and err.response is not None:
         request = err.response.request
         server = (err.server_message or "").strip().splitlines()

@@ -176,14 +176,16 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _versions(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
     from builder.publish import list_versions
-    from robustboard.hub import HubUnavailableError
+    from robustboard.hub import HubUnavailableError, describe_error
 
     policy = _client_setup(args)
     try:
         versions = list_versions(args.repo, endpoint=args.endpoint, policy=policy)
-    except HubUnavailableError as err:
-        print(f"robustboard versions: error: {err}", file=sys.stderr)
+    except (HubUnavailableError, HfHubHTTPError) as err:
+        print(f"robustboard versions: error: {describe_error(err)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([v.to_json() for v in versions], indent=2))
@@ -213,8 +215,10 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
     from builder.publish import pull
-    from robustboard.hub import HubUnavailableError
+    from robustboard.hub import HubUnavailableError, describe_error
 
     policy = _client_setup(args)
     try:
@@ -228,8 +232,8 @@ def _pull(args: argparse.Namespace) -> int:
             force=args.force,
             policy=policy,
         )
-    except HubUnavailableError as err:
-        print(f"robustboard pull: error: {err} (nothing was written)", file=sys.stderr)
+    except (HubUnavailableError, HfHubHTTPError) as err:
+        print(f"robustboard pull: error: {describe_error(err)} (nothing was written)", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -677,3 +677,28 @@ def test_pulling_labels_of_another_release_is_refused_and_writes_nothing(
             token=token,
         )
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_with_hf_hub_offline_set_the_commands_say_they_need_the_hub(offline, release_factory, tmp_path):
+    public, _ = release_factory("1.0.0", TEXTS_V1)
+    with pytest.raises(UserError, match="cannot publish: HF_HUB_OFFLINE is set"):
+        pub.publish(public, None, repo="o/r", labels_repo=None, endpoint="http://127.0.0.1:9", token="t")
+    with pytest.raises(UserError, match="cannot pull: HF_HUB_OFFLINE is set"):
+        pub.pull("o/r", "v1.0.0", tmp_path / "out", endpoint="http://127.0.0.1:9")
+    with pytest.raises(UserError, match="cannot list versions: HF_HUB_OFFLINE is set"):
+        pub.list_versions("o/r", endpoint="http://127.0.0.1:9")
+
+
+def test_a_card_the_hub_refuses_fails_with_one_message_and_no_tag(hub_server, repo_id, release_factory):
+    public, _ = release_factory("1.0.0", TEXTS_V1)
+    card = (public / "README.md").read_text().replace("configs:\n", "configs: [unclosed\n", 1)
+    (public / "README.md").write_text(card)
+    manifest = json.loads((public / "manifest.json").read_text())
+    manifest["files"]["README.md"] = pub.sha256_file(public / "README.md")
+    manifest["content_hash"] = pub.files_digest(manifest["files"])
+    (public / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(pub.PublishError, match="Invalid metadata in README.md.*nothing committed"):
+        pub.publish(
+            public, None, repo=repo_id, labels_repo=None, endpoint=hub_server.url, token=alice(hub_server)
+        )
+    assert tags(hub_server, repo_id) == {}
