@@ -260,7 +260,10 @@ def build_release(
     slots, skipped = _attach_pool(spec, slots, log)
     for slot in slots:
         if slot.perturbation is not None:
-            slot.perturbation.prepare(examples)
+            try:
+                slot.perturbation.prepare(examples)
+            except ValueError as err:  # e.g. a demonstration pool that overlaps the examples
+                raise BuildError(f"slot {slot.variant_id}: {err}") from None
 
     previous = _read_manifest(out_dir / "manifest.json")
     default_notes = (
