@@ -679,6 +679,7 @@ BOOTSTRAP_MAX_N = 2000
 # Below this many points a resample has too few distinct points for a percentile interval to mean
 # anything (3 points: most resamples are degenerate or perfectly monotone); no CI is given.
 BOOTSTRAP_MIN_N = 5
+SPEARMAN_P_MIN_N = 10
 
 CORRELATION_COLUMNS = (
     "scope",
@@ -863,7 +864,9 @@ def _correlate_groups(
             tau_lo, tau_hi = np.array([fisher_ci(t, n, confidence, var_factor=tau_factor) for t in tau[0]]).T
             method = f"Fisher z, Fieller variances (n > {BOOTSTRAP_MAX_N})"
     pearson_p = _t_pvalue(pearson, n - 2)
-    spearman_p = _t_pvalue(rho[0], n - 2)
+    # the t approximation of ρ's null distribution is poor for a handful of points (|ρ| = 1 would get
+    # p = 0): below SPEARMAN_P_MIN_N no p is given; Kendall's p is exact there
+    spearman_p = _t_pvalue(rho[0], n - 2) if n >= SPEARMAN_P_MIN_N else np.full(len(index), np.nan)
     for j, i in enumerate(index):
         kendall_p = float(kendall[j].pvalue)
         lo, hi = fisher_ci(float(pearson[j]), n, confidence)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -53,6 +54,9 @@ def status_text(board: Board, sid: str) -> tuple[str, bool]:
         text += f" — {common.escape_markdown(request.get('reason') or 'no reason recorded')}"
     elif status == "FINISHED":
         snapshot = board.snapshot()
+        if sid not in set(snapshot.frames.runs["submission_id"]):  # scored after the snapshot was taken
+            board.invalidate()
+            snapshot = board.snapshot()
         runs = snapshot.frames.runs.set_index("submission_id")
         if sid in runs.index:
             row = runs.loc[sid]
@@ -107,10 +111,14 @@ def submit(
     try:
         request = board.submit(file, release=release or "", model=model, submitter=(submitter or "").strip())
     except ValidationError as err:
-        rows = [[p.location, p.message] for p in err.problems]
+        # the upload's server-side temporary path means nothing to the submitter: name the file instead
+        def local(text: str) -> str:
+            return text.replace(str(file), Path(file).name)
+
+        rows = [[local(p.location), local(p.message)] for p in err.problems]
         shown = f"showing the first {len(rows)}" if err.n_problems > len(rows) else "all shown below"
         plural = "s" if err.n_problems != 1 else ""
-        what = common.escape_markdown(err.what)
+        what = common.escape_markdown(local(err.what))
         text = f"Nothing submitted: **{err.n_problems}** problem{plural} in {what} ({shown})."
         return (
             text,
@@ -217,19 +225,19 @@ def build(board: Board, demo: gr.Blocks) -> None:
         """Validate and queue a predictions file: (status, submission id, problems, queue)."""
         return submit(board, file, release, model, revision, params_b, model_type, link, license, submitter)
 
-    def follow(sid: str):
-        return gr.Timer(active=bool(sid) and not status_text(board, sid)[1])
+    def poll(sid):
+        """Follow the submission until it is final; scoring may even be done before the first poll."""
+        if not sid:  # nothing was queued: keep the problems message
+            return gr.skip(), gr.skip(), gr.Timer(active=False)
+        text, final = status_text(board, sid)
+        return text, common.table_value(queue_table(board)), gr.Timer(active=not final)
 
     button.click(
         submit_predictions,
         [file, release, name, revision, params_b, model_type, link, license_, submitter],
         [status, submission_id, problems, queue],
         api_name="submit",
-    ).then(follow, submission_id, timer, api_visibility="private")
-
-    def poll(sid):
-        text, final = status_text(board, sid)
-        return text, common.table_value(queue_table(board)), gr.Timer(active=not final)
+    ).then(poll, submission_id, [status, queue, timer], api_visibility="private", show_progress="hidden")
 
     timer.tick(poll, submission_id, [status, queue, timer], api_visibility="private", show_progress="hidden")
 
