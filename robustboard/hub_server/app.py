@@ -94,6 +94,13 @@ class Ctx:
         values = self.params.get(name)
         return values[-1] if values else default
 
+    def int_param(self, name: str, default: int) -> int:
+        value = self.param(name)
+        try:
+            return default if value in (None, "") else int(value)
+        except ValueError:
+            raise BadRequest(f"Query parameter {name!r} must be an integer, got {value!r}") from None
+
     def flag(self, name: str) -> bool:
         return (self.param(name) or "").lower() in ("1", "true", "yes")
 
@@ -391,7 +398,7 @@ class HubApp:
     def repo_list(self, ctx: Ctx) -> Response:
         author = ctx.param("author")
         search = (ctx.param("search") or "").lower()
-        limit = int(ctx.param("limit") or 0)
+        limit = ctx.int_param("limit", 0)
         out = []
         for repo in self.storage.repos(ctx.repo_type):
             if not repo.can_read(ctx.user) or (author and repo.namespace != author):
@@ -445,7 +452,12 @@ class HubApp:
         if repo.type == "model":
             info["modelId"] = repo.id
         if card and "README.md" in commit.files:
-            card_data = front_matter(repo.read_bytes(commit.files["README.md"]).decode("utf-8", "replace"))
+            try:
+                card_data = front_matter(
+                    repo.read_bytes(commit.files["README.md"]).decode("utf-8", "replace")
+                )
+            except (ValueError, yaml.YAMLError):  # a broken card is the repo's problem, not the listing's
+                card_data = None
             if isinstance(card_data, dict) and card_data:
                 info["cardData"] = card_data
         if expand:
@@ -474,8 +486,8 @@ class HubApp:
     def commits(self, ctx: Ctx) -> Response:
         repo = self._repo(ctx)
         oid = repo.resolve(ctx.args["rev"])
-        page = int(ctx.param("p") or 0)
-        limit = max(1, min(int(ctx.param("limit") or COMMITS_PAGE_SIZE), 1000))
+        page = ctx.int_param("p", 0)
+        limit = max(1, min(ctx.int_param("limit", COMMITS_PAGE_SIZE), 1000))
         formatted = "formatted" in (ctx.params.get("expand[]") or ctx.params.get("expand") or [])
         history = list(repo.history(oid))
         out = []
@@ -562,7 +574,7 @@ class HubApp:
             if path.startswith(prefix) and (recursive or "/" not in path[len(prefix) :]):
                 names.append((path, entry))
         names.sort(key=lambda item: (item[0].count("/"), not isinstance(item[1], str), item[0]))
-        limit = max(1, min(int(ctx.param("limit") or TREE_PAGE_SIZE), 10_000))
+        limit = max(1, min(ctx.int_param("limit", TREE_PAGE_SIZE), 10_000))
         start = _decode_cursor(ctx.param("cursor"))
         page = [self._entry_json(repo, commit, p, e, expand) for p, e in names[start : start + limit]]
         headers = {}
@@ -724,7 +736,10 @@ class HubApp:
     def lfs_verify(self, ctx: Ctx) -> Response:
         repo = self._repo(ctx, write=True)
         body = ctx.json()
-        if not repo.has_lfs(str(body.get("oid")), int(body.get("size", -1))):
+        size = body.get("size")
+        if not isinstance(size, int):
+            raise BadRequest("`size` must be an integer")
+        if not repo.has_lfs(str(body.get("oid")), size):
             raise NotFound(f"LFS object {body.get('oid')} ({body.get('size')} bytes) was not uploaded")
         return JSONResponse({"message": "ok"})
 

@@ -41,6 +41,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 _REF_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_HEX = re.compile(r"^[0-9a-f]{7,39}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 # What huggingface.co writes as the initial commit of every new repo.
 INITIAL_GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
@@ -335,6 +336,8 @@ class Repo:
         return self.file_path(entry).read_bytes()
 
     def has_lfs(self, sha256: str, size: int) -> bool:
+        if not _SHA256.match(sha256):
+            return False
         path = self.path / "lfs" / sha256
         return path.is_file() and path.stat().st_size == size
 
