@@ -991,8 +991,8 @@ def parse_commit_payload(body: bytes, repo: Repo) -> tuple[dict, list[Operation]
                 raise BadRequest("lfsFile algo must be sha256")
             size = value.get("size")
             if size is None:  # a copy: the object is already stored, look its size up
-                stored = repo.path / "lfs" / str(value.get("oid"))
-                size = stored.stat().st_size if stored.is_file() else -1
+                size = repo.lfs_size(str(value.get("oid")))
+                size = -1 if size is None else size
             operations.append(AddLfsFile(value["path"], str(value.get("oid")), int(size)))
         elif key == "deletedFile":
             operations.append(DeleteFile(value["path"]))

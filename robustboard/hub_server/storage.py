@@ -335,11 +335,13 @@ class Repo:
     def read_bytes(self, entry: FileEntry) -> bytes:
         return self.file_path(entry).read_bytes()
 
-    def has_lfs(self, sha256: str, size: int) -> bool:
-        if not _SHA256.match(sha256):
-            return False
+    def lfs_size(self, sha256: str) -> int | None:
+        """The size of a stored LFS object, None when this repo has no such object."""
         path = self.path / "lfs" / sha256
-        return path.is_file() and path.stat().st_size == size
+        return path.stat().st_size if _SHA256.match(sha256) and path.is_file() else None
+
+    def has_lfs(self, sha256: str, size: int) -> bool:
+        return self.lfs_size(sha256) == size
 
     def store_lfs(self, tmp: Path, sha256: str) -> None:
         target = self.path / "lfs" / sha256
