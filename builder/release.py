@@ -245,7 +245,7 @@ def build_release(
     """
     log = log or (lambda message: print(message, file=sys.stderr))
     out_dir, labels_dir = Path(out_dir).resolve(), Path(labels_dir).resolve()
-    _check_targets(out_dir, labels_dir, version, limit, force)
+    _check_targets(spec.name, out_dir, labels_dir, version, limit, force)
     if not isinstance(release_spec, ReleaseSpec):
         release_spec = load_release_spec(release_spec)
     slots = resolve_slots(release_spec, spec.task)
@@ -308,8 +308,8 @@ def build_release(
             original, variant, release_ids=release_ids, altered=altered
         ),
     )
-    n_rows = len(examples) * len(slots)
-    workers = workers if workers is not None else (os.cpu_count() or 1) if n_rows >= PARALLEL_MIN_ROWS else 1
+    if workers is None:  # forking pays off only on large matrices
+        workers = (os.cpu_count() or 1) if len(examples) * len(slots) >= PARALLEL_MIN_ROWS else 1
     staging = _Staging(out_dir, labels_dir)
     try:
         files, label_files, audit_pairs = _write_matrix(spec, configs, examples, staging, workers, progress)
@@ -359,7 +359,9 @@ def _attach_pool(spec: BenchmarkSpec, slots: list[Slot], log) -> tuple[list[Slot
     return [s for s in slots if s not in needy], [{"setting": x, "reason": reason} for x in settings]
 
 
-def _check_targets(out_dir: Path, labels_dir: Path, version: str, limit: int | None, force: bool) -> None:
+def _check_targets(
+    name: str, out_dir: Path, labels_dir: Path, version: str, limit: int | None, force: bool
+) -> None:
     if not _VERSION_RE.match(version):
         raise BuildError(f"--version {version!r} is not a semantic version X.Y.Z (e.g. 1.0.0)")
     if limit is not None and limit < 1:
@@ -372,10 +374,18 @@ def _check_targets(out_dir: Path, labels_dir: Path, version: str, limit: int | N
     for folder, what in ((out_dir, "release"), (labels_dir, "labels")):
         if folder.exists() and not folder.is_dir():
             raise BuildError(f"the {what} folder {folder} is a file")
-        if _nonempty(folder) and not (folder / "manifest.json").is_file() and not force:
+        if force or not _nonempty(folder):
+            continue
+        held = _read_manifest(folder / "manifest.json")
+        if held is None:
             raise BuildError(
                 f"the {what} folder {folder} is not empty and holds no release manifest; "
                 "choose an empty folder or pass --force to replace it"
+            )
+        if held.get("name") != name:
+            raise BuildError(
+                f"the {what} folder {folder} holds the release {held.get('name')!r}, not {name!r}; "
+                "choose another folder or pass --force to replace it"
             )
 
 

@@ -316,6 +316,12 @@ def test_bad_targets_and_arguments_are_refused_before_any_work(
     assert not (tmp_path / "labels").exists()
 
 
+def test_a_folder_holding_another_release_is_refused(tmp_path, mmlu_spec_file, rotten_spec_file):
+    small_build(mmlu_spec_file, tmp_path)
+    with pytest.raises(BuildError, match="holds the release 'mmlu_subset', not 'rotten_tomatoes'"):
+        small_build(rotten_spec_file, tmp_path, release_spec=None, limit=3)
+
+
 def test_a_labels_folder_inside_the_release_is_refused(tmp_path, mmlu_spec_file):
     with pytest.raises(BuildError, match="must be separate"):
         build_release(load_spec(mmlu_spec_file), tmp_path / "out", tmp_path / "out" / "labels", limit=2)
