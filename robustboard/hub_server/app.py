@@ -130,7 +130,9 @@ class HubApp:
         self.admin_token = admin_token
         self.request_log: deque[dict] = deque(maxlen=log_size)
         self._secret = secrets.token_bytes(32)
-        logging.getLogger("uvicorn.error").addFilter(_DropFilter())
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _DropFilter) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(_DropFilter())
 
     # -- ASGI entry point -----------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
