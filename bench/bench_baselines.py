@@ -3,6 +3,7 @@
     python bench/bench_baselines.py                       # builds MMLU into a temp folder first
     python bench/bench_baselines.py --release DIR         # an existing release folder
     python bench/bench_baselines.py --release DIR --minilm-sample 2000   # + MiniLM, sampled
+    python bench/bench_baselines.py --release DIR --labels LABELS        # + scores (after the timing)
 
 Each baseline runs cold (a fresh cache folder) and its wall time, rows and rows/s are printed. The
 MiniLM baseline costs one CPU forward pass per distinct model input; with `--minilm-sample N` the
@@ -27,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from baselines.context import RunContext  # noqa: E402
 from baselines.models import applicable, missing_extra, run_baseline  # noqa: E402
-from baselines.release import open_release  # noqa: E402
+from baselines.release import TASK_COLUMNS, open_release  # noqa: E402
 
 
 def build_mmlu(root: Path) -> Path:
@@ -76,12 +77,27 @@ def minilm_sample(release, n: int, seed: int) -> None:
     )
 
 
+def read_labels(path: str):
+    from submissions.formats import read_labels as read
+
+    return read(path)
+
+
+def score_line(labels, predictions) -> str:
+    from submissions.metrics import score
+
+    metrics = score(labels, predictions, n_resamples=200)["metrics"]
+    keys = ("accuracy", "clean_accuracy", "worst_case_accuracy", "consistency", "pdr")
+    return "  ".join(f"{k} {metrics[k]:.3f}" for k in keys)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--release", help="release folder (default: build full MMLU into a temp folder)")
     parser.add_argument("--models", nargs="*", help="baselines (default: all applicable but MiniLM)")
+    parser.add_argument("--labels", help="labels folder: also score each baseline (not timed)")
     parser.add_argument("--minilm-sample", type=int, default=0, help="time MiniLM on N sampled inputs")
     parser.add_argument("--minilm-full", action="store_true", help="run MiniLM on the whole release")
     args = parser.parse_args()
@@ -96,8 +112,9 @@ def main() -> int:
             flush=True,
         )
         start = time.perf_counter()
-        release.table(["example_id", "variant_id", "question", "choices", "choice_labels"])
+        release.table(["example_id", "variant_id", *TASK_COLUMNS[release.task_type]])
         print(f"first read of the public files (page cache): {time.perf_counter() - start:.1f}s", flush=True)
+        labels = read_labels(args.labels) if args.labels else None
         names = args.models or [n for n in applicable(release) if n != "minilm-similarity"]
         if args.minilm_full:
             names.append("minilm-similarity")
@@ -110,10 +127,12 @@ def main() -> int:
             result = run_baseline(release, name, RunContext(cache=cache))
             total += result.seconds
             rows = len(result.predictions)
-            print(
-                f"{name}: {result.seconds:.1f}s for {rows} rows ({rows / result.seconds:,.0f} rows/s)",
-                flush=True,
-            )
+            rate = rows / result.seconds
+            print(f"{name}: {result.seconds:.1f}s for {rows} rows ({rate:,.0f} rows/s)", flush=True)
+            for note in result.notes:
+                print(f"    {note}")
+            if labels is not None:
+                print(f"    {score_line(labels, result.predictions)}", flush=True)
         print(f"total for {len(names)} baselines: {total:.1f}s")
         if args.minilm_sample and not args.minilm_full:
             if missing_extra("minilm-similarity"):
