@@ -18,10 +18,11 @@ order; the first that decides wins, and a rule that finds the answer *ambiguous*
 4. option_text   – the prediction equals an option's text, compared as words (case-folded, runs
                    of non-word characters as one space): `paris` for `Paris.`; two equal options:
                    ambiguous.
-5. answer_cue    – free text with a cue: `answer`, `option` or `choice`, optionally `is`, `:`,
-                   `=` or `-`, then a label, possibly bracketed (`Answer: B`, `The answer is (C).`,
-                   `Option ii`); or the words after the cue equal one option text
-                   (`The answer is Paris`). Cues naming different options: ambiguous.
+5. answer_cue    – free text with cues: `answer`, `option` or `choice`, optionally `is`, `:`, `=`
+                   or `-`, then a label, possibly bracketed (`Answer: B`, `The answer is (C).`,
+                   `Option ii`); or the words after the cue, up to the end of the sentence or the
+                   next cue, equal one option text (`The answer is Paris`). Every cue counts:
+                   cues naming different options are ambiguous (`Answer: A. No, answer: B`).
 6. leading_label – free text that starts with a label followed by `)`, `.`, `:` or `]`, optionally
                    opened by `(` or `[` (`B) because ...`, `(B) Paris`); ambiguous if the words after
                    it are exactly the text of a different option.
@@ -30,14 +31,13 @@ order; the first that decides wins, and a rule that finds the answer *ambiguous*
                    names Paris) — a known limit of a rule that must stay simple and auditable.
 8. failed        – nothing matched.
 
-Rules 0-3 run on every row with vectorised Arrow string kernels; rules 4-7 only on the rows still
-undecided (free-text answers), with pandas string methods and one pass per row where the
-comparison is row-specific (each row has its own option texts).
+Every rule runs as vectorised Arrow string kernels and numpy over all undecided rows at once, but
+rule 7, whose substring test is specific to each row (each row has its own option texts): it is a
+plain loop over the rows that reach it. Rules 4-7 only see the rows still undecided (free text).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,13 +59,14 @@ MISSING = -2  # no prediction
 FAILED = -1  # a prediction from which no single answer could be extracted
 _RULE = {name: code for code, name in enumerate(RULES)}
 WRAPPING = "()[]{}<>.,:;!?'\"*` \t\r\n"
-# A cue, then (zero-width, so that every cue in a text is found) the label token after it and the
-# rest of its sentence. `_CUE_WORD` (RE2, for Arrow) pre-selects the rows worth scanning.
-_CUE = re.compile(
-    r"(?i)\b(?:answer|option|choice)\b(?:\s+is)?\s*[:=\-]?\s*(?:option\s+|choice\s+)?"
-    r"(?=[(\[]?([^\W_]+))(?=([^\n.;]*))"
-)
+# Answer cues (RE2 syntax, for pyarrow.compute): a text is split at every cue word, and the piece
+# after each is read with _CUE_TAIL: `token` is the label after the cue, `rest` the words from there
+# to the end of the sentence.
 _CUE_WORD = r"(?i)\b(?:answer|option|choice)\b"
+_CUE_TAIL = (
+    r"(?i)^(?:\s+is)?\s*[:=\-]?\s*(?:option\s+|choice\s+)?(?P<rest>[(\[]?(?P<token>[\p{L}\p{N}]+)[^\n.;]*)"
+)
+_AMBIGUOUS, _NOTHING = -3, -4  # markers while reading cues
 # A label at the very start, closed by ) . : or ] (RE2 syntax, for pyarrow.compute.extract_regex).
 _LEADING = r"(?s)^\s*[(\[]?(?P<token>[\p{L}\p{N}]+)[)\].:](?P<rest>.*)$"
 
@@ -186,69 +187,111 @@ def _decide(index, rule, undecided, where, value, name: str) -> None:
     undecided &= ~chosen
 
 
-def _words(texts: pa.Array) -> list[str]:
-    """Case-folded words (letters and digits, any script) separated by single spaces, padded with
-    one space on each side so that `" paris "` in `" i think paris "` is a whole-word match."""
-    folded = pc.utf8_lower(pc.fill_null(pc.cast(texts, pa.string()), ""))
-    spaced = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[^\p{L}\p{N}]+", " "))
-    return [f" {w} " for w in spaced.to_pylist()]
+def _words(texts: pa.Array) -> pa.Array:
+    """Case-folded words (letters and digits, any script) separated by single spaces.
+
+    Computed once per distinct text (option texts repeat in every slot of an example)."""
+    encoded = pc.dictionary_encode(pc.fill_null(pc.cast(texts, pa.string()), ""))
+    folded = pc.utf8_lower(encoded.dictionary)
+    words = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[^\p{L}\p{N}]+", " "))
+    return words.take(encoded.indices)
+
+
+def _padded(words: pa.Array) -> list[str]:
+    """Words padded with one space on each side: `" paris "` in `" i think paris "` is a whole-word match."""
+    return [f" {w} " for w in words.to_pylist()]
+
+
+def _matches(value: pa.Array, columns: list[pa.Array]) -> np.ndarray:
+    """(rows, width) bool: value == column j, never matching an empty or missing column entry."""
+    if not columns:
+        return np.zeros((len(value), 0), dtype=bool)
+    return np.stack(
+        [_eq(value, c) & _eq(pc.not_equal(c, ""), pa.array([True] * len(c))) for c in columns], axis=1
+    )
+
+
+def _named(tokens: pa.Array, label_columns: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """Which label a token names: exact match first, else ignoring case. Returns (position, count);
+    count > 1 means the token is ambiguous."""
+    exact = _matches(tokens, label_columns)
+    loose = _matches(pc.utf8_lower(tokens), [pc.utf8_lower(c) for c in label_columns])
+    found = np.where(exact.any(axis=1)[:, None], exact, loose)
+    return found.argmax(axis=1) if found.shape[1] else np.zeros(len(tokens), int), found.sum(axis=1)
 
 
 def _free_text(rows, predictions, labels, options, index, rule) -> None:
-    """Rules 4-7 for the rows still undecided (free text)."""
+    """Rules 4-7 for the rows still undecided (free text), vectorised but for texts with several cues
+    (rule 5) and for the mentions of rule 7, whose comparisons are row-specific."""
     take = pa.array(rows)
     text = predictions.take(take)
-    row_labels = labels.take(take).to_pylist()
-    row_options = options.take(take)
-    words = _words(text)
-    flat_words = _words(row_options.flatten())
-    bounds = np.asarray(row_options.offsets) - np.asarray(row_options.offsets)[0]
-    option_words = [flat_words[bounds[k] : bounds[k + 1]] for k in range(len(rows))]
+    row_labels, row_options = labels.take(take), options.take(take)
+    m = len(rows)
+    label_lengths = np.asarray(pc.fill_null(pc.list_value_length(row_labels), 0), dtype=np.int64)
+    option_lengths = np.asarray(pc.fill_null(pc.list_value_length(row_options), 0), dtype=np.int64)
+    label_columns = [_element(row_labels, j, label_lengths) for j in range(int(label_lengths.max(initial=0)))]
+    option_words = [
+        _words(_element(row_options, j, option_lengths)) for j in range(int(option_lengths.max(initial=0)))
+    ]
+    local_index = np.full(m, FAILED, dtype=np.int32)
+    local_rule = np.full(m, _RULE["failed"], dtype=np.int8)
+    undecided = np.ones(m, dtype=bool)
 
-    def option_named(phrase: str, k: int) -> list[int]:
-        return [j for j, w in enumerate(option_words[k]) if w.strip() and w == phrase]
+    def decide(where: np.ndarray, found: np.ndarray, name: str) -> None:
+        """Rows in `where` are decided by rule `name`: the first True of `found`, or FAILED if several."""
+        position = np.where(found.sum(axis=1) == 1, found.argmax(axis=1), FAILED)
+        _decide(local_index, local_rule, undecided, where, position, name)
 
-    def label_named(token: str, k: int) -> list[int]:
-        exact = [j for j, lab in enumerate(row_labels[k] or []) if lab == token]
-        if exact:
-            return exact
-        return [j for j, lab in enumerate(row_labels[k] or []) if lab.lower() == token.lower()]
+    # 4. the whole prediction is an option's text
+    equal = _matches(_words(text), option_words)
+    decide(equal.any(axis=1), equal, "option_text")
 
-    # Rule 5 looks for every cue, but only in the rows an Arrow kernel finds a cue word in.
-    has_cue = np.asarray(pc.fill_null(pc.match_substring_regex(text, _CUE_WORD), False), dtype=bool)
-    cue_rows = np.flatnonzero(has_cue)
-    cue_texts = text.take(pa.array(cue_rows)).to_pylist()
-    cue_matches = [[(m.group(1), m.group(2)) for m in _CUE.finditer(t)] for t in cue_texts]
-    phrases = _words(pa.array([rest for found in cue_matches for _, rest in found], pa.string()))
-    cue_hits: dict[int, set[int]] = {}
-    position = 0
-    for k, found in zip(cue_rows, cue_matches, strict=True):
-        for token, _ in found:
-            named = label_named(token, k) or option_named(phrases[position], k)
-            position += 1
-            if named:
-                cue_hits.setdefault(int(k), set()).update(named)
+    # 5. answer cues: the text is cut at every cue word; each piece after a cue may name an option
+    pieces = pc.split_pattern_regex(text, _CUE_WORD)
+    counts = np.asarray(pc.fill_null(pc.list_value_length(pieces), 0), dtype=np.int64)
+    parent = np.repeat(np.arange(m), counts)
+    after_cue = np.flatnonzero(np.arange(len(parent)) - np.repeat(np.cumsum(counts) - counts, counts) > 0)
+    if len(after_cue):
+        owner = pa.array(parent[after_cue])
+        parsed = pc.extract_regex(pieces.flatten().take(pa.array(after_cue)), _CUE_TAIL)
+        position, count = _named(parsed.field("token"), [c.take(owner) for c in label_columns])
+        phrase = _matches(_words(parsed.field("rest")), [w.take(owner) for w in option_words])
+        named = np.select(
+            [count == 1, count > 1, phrase.sum(axis=1) == 1, phrase.sum(axis=1) > 1],
+            [position, _AMBIGUOUS, phrase.argmax(axis=1) if phrase.shape[1] else 0, _AMBIGUOUS],
+            default=_NOTHING,
+        )
+        hit = named != _NOTHING
+        rows_named, values = parent[after_cue][hit], named[hit]
+        pairs = np.unique(np.stack([rows_named, values], axis=1), axis=0)
+        distinct = np.bincount(pairs[:, 0], minlength=m)
+        first = np.full(m, _AMBIGUOUS)
+        first[pairs[::-1, 0]] = pairs[::-1, 1]
+        chosen = np.where((distinct == 1) & (first != _AMBIGUOUS), first, FAILED)
+        _decide(local_index, local_rule, undecided, distinct > 0, chosen, "answer_cue")
 
-    leading = pc.extract_regex(text, _LEADING)
-    tokens = leading.field("token").to_pylist()
-    rest_words = _words(leading.field("rest"))
-    for k, row in enumerate(rows):
-        equal = option_named(words[k], k)
-        if equal:
-            _set(index, rule, row, equal, "option_text")
-            continue
-        if k in cue_hits:
-            _set(index, rule, row, sorted(cue_hits[k]), "answer_cue")
-            continue
-        token = tokens[k]
-        if token is not None:
-            named = label_named(token, k)
-            if len(named) == 1:
-                _set(index, rule, row, [*named, *option_named(rest_words[k], k)], "leading_label")
-                continue
-        mentioned = [j for j, w in enumerate(option_words[k]) if w.strip() and w in words[k]]
-        if mentioned:
-            _set(index, rule, row, mentioned, "mentioned")
+    # 6. a label at the start; ambiguous when the words after it are another option's text
+    parsed = pc.extract_regex(text, _LEADING)
+    position, count = _named(parsed.field("token"), label_columns)
+    unique = count == 1
+    found = np.zeros((m, len(label_columns)), dtype=bool)
+    found[np.arange(m)[unique], position[unique]] = True
+    rest = _matches(_words(parsed.field("rest")), option_words)
+    width = min(found.shape[1], rest.shape[1])
+    found[:, :width] |= rest[:, :width] & unique[:, None]
+    decide(unique, found, "leading_label")
+
+    # 7. option texts mentioned as whole words
+    left = np.flatnonzero(undecided)
+    if len(left):
+        texts = _padded(_words(text.take(pa.array(left))))
+        columns = [_padded(w.take(pa.array(left))) for w in option_words]
+        for k, row in enumerate(left):
+            mentioned = [j for j, col in enumerate(columns) if col[k].strip() and col[k] in texts[k]]
+            if mentioned:
+                _set(local_index, local_rule, row, mentioned, "mentioned")
+    index[rows] = np.where(local_rule != _RULE["failed"], local_index, index[rows])
+    rule[rows] = np.where(local_rule != _RULE["failed"], local_rule, rule[rows])
 
 
 def _set(index, rule, row: int, candidates: list[int], name: str) -> None:
