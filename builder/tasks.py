@@ -14,8 +14,9 @@ from typing import Literal
 TaskType = Literal["multiple_choice", "classification"]
 
 DEFAULT_INSTRUCTION = {
+    # "label", not "letter": enumerator slots number the options 1/2/3 or i/ii/iii
     "multiple_choice": (
-        "The following is a multiple choice question. Answer with the letter of the correct option."
+        "The following is a multiple choice question. Answer with the label of the correct option."
     ),
     "classification": "Classify the text. Answer with one of the labels.",
 }
