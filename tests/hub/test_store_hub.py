@@ -212,3 +212,17 @@ def test_a_store_that_cannot_be_created_says_why(hub_server, repo_id):
         HubBackend(repo_id, endpoint=hub_server.url, token=False, policy=FAST)
     with pytest.raises(StoreError, match="expected hf://ORG/NAME"):
         HubBackend("no-namespace", endpoint=hub_server.url, token=alice(hub_server))
+
+
+def test_this_processs_own_later_write_of_a_file_is_not_a_conflict(hub_server, repo_id):
+    """Threads share a backend: the main thread's reads may predate its heartbeat thread's write of the
+    request, and its final write of that request must not be refused because of it."""
+    store = backend(hub_server, repo_id, max_age=0)
+    store.write_files({"requests/x.json": b"claimed"}, message="claim")
+    store.read_bytes("requests/x.json")
+    base = store._base  # the main thread's reads, taken before...
+    store.write_files({"requests/x.json": b"heartbeat"}, message="heartbeat")  # ...the heartbeat lands
+    store._base = base
+    store.write_files({"requests/x.json": b"finished"}, message="finish")
+    assert store.read_bytes("requests/x.json") == b"finished"
+    assert titles(hub_server, repo_id) == ["finish", "heartbeat", "claim", "initial commit"]
