@@ -7,6 +7,7 @@ fitted model where there is one), so the demo can submit the result without know
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 from dataclasses import dataclass, field
@@ -18,9 +19,8 @@ import pyarrow.compute as pc
 
 from baselines import classification as cls
 from baselines import multiple_choice as mc
-from baselines.context import RunContext
+from baselines.context import RunContext, seeded_index
 from baselines.release import BaselineError, Release, predictions_frame
-from robustboard.hashing import stable_seed
 
 ORG = "robustboard-baselines"
 MINILM_PARAMS_B = 0.0227  # 22.7M parameters (the model card of sentence-transformers/all-MiniLM-L6-v2)
@@ -39,11 +39,10 @@ class Baseline:
     sentiment_only: bool = False
 
 
-def _random_classes(rows: cls.Rows, ctx: RunContext) -> np.ndarray:
-    ids = zip(rows.keys["example_id"].to_pylist(), rows.keys["variant_id"].to_pylist(), strict=True)
-    draws = np.fromiter((stable_seed(ctx.seed, e, v) for e, v in ids), dtype=np.uint64, count=rows.n_rows)
-    counts = pc.list_value_length(rows.label_names).to_numpy(zero_copy_only=False).astype(np.uint64)
-    return (draws % counts).astype(np.int64)
+def _random_classes(rows: cls.Rows, ctx: RunContext, release: Release) -> np.ndarray:
+    return seeded_index(
+        rows.keys, pc.list_value_length(rows.label_names).to_numpy(zero_copy_only=False), ctx.seed
+    )
 
 
 _MC: dict[str, mc.MultipleChoiceModel] = {
@@ -54,7 +53,7 @@ _MC: dict[str, mc.MultipleChoiceModel] = {
     "bm25-overlap": mc.bm25_overlap,
 }
 _CLS: dict[str, cls.ClassificationModel] = {
-    "random-guess": lambda rows, ctx, release: _random_classes(rows, ctx),
+    "random-guess": _random_classes,
     "logreg-word": cls.trained_model("logreg-word"),
     "logreg-char": cls.trained_model("logreg-char"),
     "naive-bayes": cls.trained_model("naive-bayes"),
@@ -219,7 +218,9 @@ def model_metadata(
 
 def run_baseline(release: Release, name: str, ctx: RunContext | None = None) -> BaselineResult:
     """Predict every row of every config of `release` with the baseline `name`."""
-    ctx = ctx or RunContext()
+    # A fresh record per run: a context reused for several baselines must not carry one's notes or
+    # parameter count over to the next.
+    ctx = dataclasses.replace(ctx or RunContext(), notes=[], measured={})
     baseline = get(name)
     if release.task_type not in baseline.task_types:
         raise BaselineError(

@@ -21,9 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from baselines.context import RunContext
+from baselines.context import RunContext, seeded_index
 from baselines.release import KEY_COLUMNS, BaselineError, Release
-from robustboard.hashing import stable_seed
 
 # Keep one-character tokens: MMLU options are often numbers ("5", "7") or single letters.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -102,9 +101,7 @@ def best_option(options: Options, scores: np.ndarray) -> np.ndarray:
 
 def random_guess(options: Options, ctx: RunContext) -> np.ndarray:
     """A uniform guess per (seed, example_id, variant_id): reproducible in any process and row order."""
-    ids = zip(options.keys["example_id"].to_pylist(), options.keys["variant_id"].to_pylist(), strict=True)
-    draws = np.fromiter((stable_seed(ctx.seed, e, v) for e, v in ids), dtype=np.uint64, count=options.n_rows)
-    return (draws % options.counts.astype(np.uint64)).astype(np.int64)
+    return seeded_index(options.keys, options.counts, ctx.seed)
 
 
 def first_option(options: Options, ctx: RunContext) -> np.ndarray:

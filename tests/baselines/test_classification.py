@@ -227,3 +227,12 @@ def test_text_pairs_are_read_together(tmp_path):
     loaded = cls.load_rows(release)
     assert loaded.inputs.to_pylist() == ["A man sleeps.\nHe rests.", "Single text."]
     assert loaded.texts.to_pylist() == ["A man sleeps.", "Single text."]
+
+
+def test_a_reused_context_carries_nothing_from_one_run_to_the_next(rotten_tomatoes, model_cache):
+    release, _ = rotten_tomatoes
+    ctx = RunContext(cache=model_cache)
+    trained = run_baseline(release, "naive-bayes", ctx)
+    lexicon = run_baseline(release, "vader", ctx)
+    assert trained.notes and trained.model["params_b"] > 0
+    assert lexicon.notes == () and lexicon.model["params_b"] == 0.0
