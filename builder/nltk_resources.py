@@ -9,6 +9,7 @@ starts, so a build fails in its first second with a message a user can act on.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from robustboard.cli import UserError
 
@@ -42,3 +43,14 @@ def require(resource: str) -> str:
             f"the NLTK resource '{resource}' ({path.rstrip('/')}) is missing ({where}); install it with "
             f"`python -m nltk.downloader {resource}`, or point NLTK_DATA at a folder that has it"
         ) from None
+
+
+def missing(resources: Iterable[str]) -> list[str]:
+    """The resources among `resources` that NLTK cannot find (for callers that can do without them)."""
+    out = []
+    for resource in dict.fromkeys(resources):
+        try:
+            require(resource)
+        except MissingNLTKResource:
+            out.append(resource)
+    return out

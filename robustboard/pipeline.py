@@ -213,12 +213,45 @@ def _build(spec, bench: Benchmark, work: Path, limit: int | None, progress: bool
         version=bench.version,
         seed=bench.seed,
         limit=limit,
-        release_spec=bench.slots,
+        release_spec=_slots_with_available_nltk_data(bench.slots, spec.task, log),
         force=True,
         log=log,
         progress=progress,
     )
     return public, labels
+
+
+def _slots_with_available_nltk_data(name_or_path: str | None, task_type: str, log):
+    """The slot set, less the slots whose NLTK data is not installed (said once, with the fix).
+
+    `robustboard build` refuses to build without the data; the demo must run on a fresh machine that
+    reaches only the package registries, where NLTK's downloader cannot reach its data. So it builds
+    what it can and names what it left out and how to get it.
+    """
+    from builder.nltk_resources import missing
+    from builder.slots import ReleaseSpec, load_release_spec, resolve_slots
+
+    spec = load_release_spec(name_or_path)
+    needs = [
+        {
+            r
+            for slot in resolve_slots(ReleaseSpec(spec.name, (entry,)), task_type)[1:]
+            for r in slot.perturbation.nltk_resources
+        }
+        for entry in spec.entries
+    ]
+    absent = set(missing(r for resources in needs for r in resources))
+    if not absent:
+        return spec
+    kept = tuple(e for e, resources in zip(spec.entries, needs, strict=True) if not absent & set(resources))
+    left_out = sorted({e["perturbation"] for e in spec.entries} - {e["perturbation"] for e in kept})
+    names = " ".join(sorted(absent))
+    log(
+        f"NLTK data {', '.join(sorted(absent))} not found: leaving out the {', '.join(left_out)} slots. "
+        f"For the full slot set: `python -m nltk.downloader {names}` (or set NLTK_DATA to a folder that "
+        "has them) and rerun."
+    )
+    return ReleaseSpec(name=f"{spec.name}-without-nltk", entries=kept, description=spec.description)
 
 
 def _open_release(public: Path):

@@ -26,6 +26,7 @@ class Perturbation:
     family: ClassVar[str] = ""  # the config the slot belongs to
     description: ClassVar[str] = ""
     task_types: ClassVar[tuple[str, ...]] = ("multiple_choice", "classification")  # where it applies
+    nltk_resources: ClassVar[tuple[str, ...]] = ()  # NLTK data it needs (names of builder.nltk_resources)
     stochastic: ClassVar[bool] = True  # False when the output does not depend on the rng
 
     def perturb(self, example: Example, rng: random.Random) -> Example:

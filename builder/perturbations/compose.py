@@ -76,6 +76,10 @@ class Compose(Perturbation):
         )
 
     @property
+    def nltk_resources(self) -> tuple[str, ...]:  # what any step needs
+        return tuple(dict.fromkeys(r for p in self.parts for r in p.nltk_resources))
+
+    @property
     def params(self) -> dict:
         return {"steps": [[name, dict(params)] for name, params in self.steps]}
 

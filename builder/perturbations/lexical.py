@@ -131,6 +131,7 @@ class Synonyms(TextPerturbation):
         "Replaces each eligible word, with probability p, by a WordNet synonym of the same part of speech"
     )
     protects_stopwords: ClassVar[bool] = True
+    nltk_resources: ClassVar[tuple[str, ...]] = ("stopwords", "wordnet", "averaged_perceptron_tagger_eng")
     p: float = 0.1
 
     def __post_init__(self) -> None:

@@ -95,6 +95,7 @@ class TextPerturbation(Perturbation):
     """Edits the question (multiple choice) or text/text_pair (classification); never option texts."""
 
     protects_stopwords: ClassVar[bool] = False
+    nltk_resources: ClassVar[tuple[str, ...]] = ("stopwords",)  # protected tokens exclude stopwords
 
     def prepare(self, examples: Sequence[Example]) -> None:
         """Load the stopword list that protected tokens need: a missing NLTK resource fails up front."""

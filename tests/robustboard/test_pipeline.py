@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,36 @@ def test_the_built_in_and_extended_suites_load():
     adv = extended.benchmarks[-1]
     assert adv.train is not None and adv.train.is_file()
     assert adv.train_columns == (("sentence", "text"),)
+
+
+def test_without_nltk_data_the_demo_leaves_out_the_slots_that_need_it_and_says_how_to_get_them(
+    tmp_path, shared_data
+):
+    suite = _suite_file(tmp_path, shared_data)
+    (tmp_path / "no_nltk").mkdir()
+    env = {**os.environ, "NLTK_DATA": str(tmp_path / "no_nltk")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robustboard.cli",
+            "demo",
+            "--suite",
+            str(suite),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--no-serve",
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NLTK data averaged_perceptron_tagger_eng, stopwords, wordnet not found" in done.stderr
+    assert "python -m nltk.downloader averaged_perceptron_tagger_eng stopwords wordnet" in done.stderr
+    manifest = json.loads((tmp_path / "w/releases/rt_small-limit30/manifest.json").read_text())
+    families = set(manifest["configs"])
+    assert {"original", "instruction", "answer_cue"} <= families
+    assert not families & {"typos", "synonyms", "char_edits", "mild_mix"}
