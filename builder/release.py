@@ -253,6 +253,8 @@ def build_release(
     loaded = load_source(spec)
     log(loaded.message)
     examples, dropped = validate_rows(spec, loaded.rows)
+    source_record = loaded.record
+    del loaded  # the raw rows are no longer needed: keep the build's peak memory down
     if dropped:
         log(f"{spec.name}: left out {len(dropped)} invalid row(s) (invalid_rows: drop); see the manifest")
     if limit is not None:
@@ -267,13 +269,13 @@ def build_release(
 
     previous = _read_manifest(out_dir / "manifest.json")
     default_notes = (
-        f"{len(examples)} examples × {len(slots)} slots from {_source_name(loaded.record)}, seed {seed}."
+        f"{len(examples)} examples × {len(slots)} slots from {_source_name(source_record)}, seed {seed}."
     )
     manifest = {
         "name": spec.name,
         "version": version,
         "task_type": spec.task,
-        "source": loaded.record,
+        "source": source_record,
         "split": spec.source.split,
         "spec": spec.to_dict(),
         "release_spec": release_spec.to_dict(),
