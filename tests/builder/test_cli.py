@@ -6,9 +6,9 @@ import json
 
 import pytest
 import yaml
-from spec_files import write_spec
 
 from robustboard.cli import main
+from tests.builder.spec_files import write_spec
 
 SMALL_SLOTS = {"name": "small", "slots": [{"perturbation": "typos", "params": {"p": 0.1}, "replicates": 2}]}
 

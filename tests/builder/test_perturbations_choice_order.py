@@ -7,10 +7,10 @@ import random
 from collections import Counter
 
 import pytest
-from perturbation_data import mc, mmlu_examples
 
 from builder.perturbations import create
 from builder.perturbations.choice_order import anchored, refers_to_labels
+from tests.builder.perturbation_data import mc, mmlu_examples
 
 EXAMPLE = mc("Pick the metal.", choices=("oxygen", "iron", "neon", "chlorine gas"), answer=1)
 

@@ -7,10 +7,10 @@ import random
 from collections import Counter
 
 import pytest
-from perturbation_data import mc, mmlu_examples, rotten_examples
 
 from builder.perturbations import create
 from builder.render import render_prompt
+from tests.builder.perturbation_data import mc, mmlu_examples, rotten_examples
 
 
 def pool_of(n_per_task: dict[str, int]) -> list:

@@ -7,13 +7,13 @@ import random
 import re
 
 import pytest
-from perturbation_data import classification, mc, mmlu_examples
 
 from builder.perturbations import create
 from builder.perturbations.lexicon import expand_contractions
 from builder.perturbations.protected import protected_tokens
 from builder.perturbations.surface import _CONTRACT, KEY_NEIGHBOURS, contract, misspell_edit, misspellings
 from builder.perturbations.text import bernoulli_indices, editable_words, word_pieces
+from tests.builder.perturbation_data import classification, mc, mmlu_examples
 
 
 def within_binomial(successes: int, trials: int, p: float, sigmas: float = 4.0) -> bool:

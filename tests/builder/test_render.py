@@ -7,11 +7,11 @@ import dataclasses
 import random
 
 import pytest
-from perturbation_data import classification, mc, mmlu_examples
 
 from builder.perturbations import create
 from builder.render import render_prompt
 from builder.tasks import DEFAULT_INSTRUCTION, PromptFormat
+from tests.builder.perturbation_data import classification, mc, mmlu_examples
 
 QUESTION = mc("Which gas do plants absorb?", choices=("Oxygen", "Carbon dioxide", "Helium"), answer=1)
 

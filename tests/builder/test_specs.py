@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from spec_files import mmlu_spec_data, rotten_spec_data, write_spec
 
 from builder.sources import load_rows
 from builder.specs import SpecError, builtin_names, load_spec, parse_spec, to_examples, validate_rows
+from tests.builder.spec_files import mmlu_spec_data, rotten_spec_data, write_spec
 
 
 def mc_rows(**overrides) -> pd.DataFrame:
