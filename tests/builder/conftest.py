@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spec_files import MMLU_STEP, mmlu_spec_data, rotten_spec_data, write_spec
 
 from builder.release import build_release
 from builder.specs import load_spec
+from tests.builder.spec_files import MMLU_STEP, mmlu_spec_data, rotten_spec_data, write_spec
 
 
 @pytest.fixture(scope="session")

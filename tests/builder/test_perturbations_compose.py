@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from perturbation_data import classification, mc
 
 from builder.perturbations import altered_protected_tokens, create
+from tests.builder.perturbation_data import classification, mc
 
 EXAMPLE = mc(
     "Paris is not the capital of Germany, is it? Choose the correct city quickly.",

@@ -6,13 +6,13 @@ import random
 import string
 
 import pytest
-from perturbation_data import classification, mc
 
 from builder.perturbations import create
 from builder.perturbations.distractors import IRRELEVANT_SENTENCES
 from builder.perturbations.prompt_format import ANSWER_CUES, ENUMERATORS, INSTRUCTIONS, SEPARATORS
 from builder.render import render_prompt
 from builder.tasks import DEFAULT_INSTRUCTION
+from tests.builder.perturbation_data import classification, mc
 
 QUESTION = mc("Which colour is the sky on a clear day?", choices=("red", "green", "blue", "yellow"), answer=2)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from perturbation_data import mc, mmlu_examples
 
 from builder.perturbations import create
 from builder.perturbations.lexical import part_of_speech, synonyms, wordnet
 from builder.perturbations.protected import protected_tokens
 from builder.perturbations.text import editable_words, word_pieces
+from tests.builder.perturbation_data import mc, mmlu_examples
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from perturbation_data import classification, mc
 
 from builder.perturbations import altered_protected_tokens, protected_tokens
 from builder.perturbations.protected import WORD, normalized_tokens
 from builder.perturbations.text import editable_words, word_pieces
+from tests.builder.perturbation_data import classification, mc
 
 
 def test_numbers_negations_truth_words_names_and_single_letters_are_protected():

@@ -10,12 +10,12 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from perturbation_data import mmlu_examples, rotten_examples
 
 from builder.perturbations import REGISTRY, altered_protected_tokens, create
 from builder.perturbations.prompt_format import ENUMERATORS, SEPARATORS
 from builder.render import render_prompt
 from builder.tasks import Example
+from tests.builder.perturbation_data import mmlu_examples, rotten_examples
 
 # One or more settings of every registered perturbation (the table in /tmp/shared_names.md).
 SETTINGS = [
