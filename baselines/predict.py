@@ -291,8 +291,7 @@ def predict(
     keys = [[request_key(config, prompt, s) for s in samples] for prompt in prompts]
 
     cache = ResponseCache(config).load()
-    first_row = np.full(len(prompts), -1, dtype=np.int64)
-    first_row[prompt_of_row[::-1]] = np.arange(len(prompt_of_row))[::-1]
+    _, first_row = np.unique(prompt_of_row, return_index=True)  # dictionary codes are 0..n-1: one row each
     example_ids, variant_ids = table["example_id"].to_pylist(), table["variant_id"].to_pylist()
     jobs = [
         Job(
