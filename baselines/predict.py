@@ -293,13 +293,9 @@ def predict(
     cache = ResponseCache(config).load()
     _, first_row = np.unique(prompt_of_row, return_index=True)  # dictionary codes are 0..n-1: one row each
     example_ids, variant_ids = table["example_id"].to_pylist(), table["variant_id"].to_pylist()
+    where = [f"example_id {example_ids[row]!r}, variant_id {variant_ids[row]!r}" for row in first_row]
     jobs = [
-        Job(
-            key,
-            prompt,
-            s,
-            f"example_id {example_ids[first_row[p]]!r}, variant_id {variant_ids[first_row[p]]!r}",
-        )
+        Job(key, prompt, s, where[p])
         for p, prompt in enumerate(prompts)
         for s, key in zip(samples, keys[p], strict=True)
         if key not in cache.replies
@@ -307,9 +303,8 @@ def predict(
     total = len(prompts) * config.samples
     cached = total - len(jobs)
     log(
-        f"{release.name}: {table.num_rows} rows, {len(prompts)} distinct prompts × {config.samples} "
-        "sample(s); "
-        f"{cached} already in {cache.path}, asking {len(jobs)} at concurrency {config.concurrency}"
+        f"{release.name}: {table.num_rows} rows, {len(prompts)} distinct prompts × {config.samples} samples; "
+        f"{cached} in the cache {cache.path}; asking {len(jobs)} at concurrency {config.concurrency}"
     )
     with tqdm(total=total, initial=cached, desc="predict", unit="req", disable=not config.progress) as bar:
         try:
