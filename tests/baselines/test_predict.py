@@ -253,3 +253,15 @@ def test_bad_options_are_one_clear_error(stub, tmp_path, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date_and_capped():
+    from email.utils import formatdate
+
+    from baselines.predict import RETRY_AFTER_CAP, _retry_after
+
+    assert _retry_after("3") == 3.0 and _retry_after(" 0.5 ") == 0.5
+    assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert _retry_after(formatdate(time.time() - 60, usegmt=True)) == 0.0  # a date in the past: now
+    assert _retry_after("86400") == RETRY_AFTER_CAP
+    assert _retry_after("soon") is None and _retry_after(None) is None
