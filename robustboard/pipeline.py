@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from robustboard.cli import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUITE_KEYS = {"name", "description", "benchmarks", "baselines"}
 BENCHMARK_KEYS = {"spec", "slots", "limit", "version", "seed", "train", "train_columns"}
@@ -312,6 +314,8 @@ def report(store_dir: Path, *, metrics: tuple[str, ...] | None = None, n_resampl
     Points pool every release of the store: for MMLU the tasks are its subjects, for a classification
     benchmark the benchmark itself. This is the leaderboard's Correlation tab as text.
     """
+    import pandas as pd
+
     from leaderboard import analysis
     from submissions.store import open_store
 
