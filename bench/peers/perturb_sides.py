@@ -196,15 +196,20 @@ def nlpaug_synonyms(p: float, word_p: float, protected=None) -> Augment:
 def _textattack(make, word_p: float, protected: list[list[str]] | None) -> Augment:
     """Run a textattack augmenter (one augmentation per row); with `protected`, extend its stopwords.
 
-    textattack's recipes carry a `StopwordModification` constraint; its stopword set is replaced per
-    row by (textattack's stopwords | the row's protected words), its own mechanism.
+    textattack's recipes carry a `StopwordModification` constraint that compares its words exactly
+    (case-sensitive); per row its set becomes textattack's stopwords | the row's words that are
+    protected (ours, case-folded, or capitalised / with a digit / single character / `n't`).
     """
     use_shared_nltk_data()
+    import re
+
     aug = make(pct_words_to_swap=word_p, transformations_per_example=1)
     stop_constraint = None
     base_stopwords: set[str] = set()
+    inherent = re.compile(NLPAUG_PROTECTED_REGEX)
     if protected is not None:
         from textattack.constraints.pre_transformation import StopwordModification
+        from textattack.shared import AttackedText
 
         for constraint in aug.pre_transformation_constraints:
             if isinstance(constraint, StopwordModification):
@@ -215,7 +220,11 @@ def _textattack(make, word_p: float, protected: list[list[str]] | None) -> Augme
         out = []
         for row in rows:
             if stop_constraint is not None:
-                stop_constraint.stopwords = base_stopwords | set(protected[row["_pos"]])
+                keep = set(protected[row["_pos"]])
+                words = AttackedText(row["question"]).words
+                stop_constraint.stopwords = base_stopwords | {
+                    w for w in words if w.lower().replace("\u2019", "'") in keep or inherent.match(w)
+                }
             result = aug.augment(row["question"])
             out.append(result[0] if result else row["question"])
         return out

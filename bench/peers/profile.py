@@ -1,0 +1,124 @@
+"""Profile our side of a missed perturbation target with py-spy and summarise where the time goes.
+
+    python bench/peers/profile.py typos 0.05 [--rows 10000] [--passes 3]
+
+Runs `--passes` cold passes (caches cleared, as in the timed comparison) of our perturbation over the
+same MMLU rows under `py-spy record` (the binary from `.bench-venv`; it samples the product's python
+from outside, nothing is installed into the product environment), keeps only the samples taken inside
+the timed passes, and prints JSON: total samples, the top functions by self time and by inclusive
+time (file:function, share of the passes' samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from driver import OUR_PYTHON, PEER_VENV, worker_env  # noqa: E402
+
+PASSES = """
+import sys
+sys.path.insert(0, {here!r})
+from common import mmlu_rows, use_shared_nltk_data
+use_shared_nltk_data()
+import perturb_sides
+rows = mmlu_rows({rows})
+for i, row in enumerate(rows):
+    row["_pos"] = row["_index"] = i
+augment = perturb_sides.ours_{name}({p})
+augment(rows)  # first pass: lazy loading, not profiled below
+def timed_passes():
+    for _ in range({passes}):
+        perturb_sides.clear_our_caches()
+        augment(rows)
+timed_passes()
+"""
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
+
+
+def frame_name(frame: str) -> str:
+    match = FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    file = match["file"]
+    for marker in ("/work/main/", "site-packages/", "lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{file}:{match['func']}"
+
+
+def summarise(raw: str, top: int = 12) -> dict:
+    self_time: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "timed_passes" not in stack:
+            continue
+        frames = stack.split(";")
+        start = next(i for i, f in enumerate(frames) if "timed_passes" in f) + 1
+        frames = [frame_name(f) for f in frames[start:]]
+        if not frames:
+            continue
+        n = int(count)
+        total += n
+        self_time[frames[-1]] += n
+        for name in set(frames):
+            inclusive[name] += n
+    share = lambda counter: [  # noqa: E731
+        {"function": name, "share": round(count / total, 3)} for name, count in counter.most_common(top)
+    ]
+    return {"samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name")
+    parser.add_argument("p", type=float)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--passes", type=int, default=3)
+    args = parser.parse_args()
+    py_spy = PEER_VENV / "bin" / "py-spy"
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "passes.py"
+        script.write_text(
+            PASSES.format(here=str(HERE), rows=args.rows, name=args.name, p=args.p, passes=args.passes)
+        )
+        raw = Path(tmp) / "profile.raw"
+        subprocess.run(
+            [
+                str(py_spy),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(raw),
+                "--",
+                str(OUR_PYTHON),
+                str(script),
+            ],
+            check=True,
+            capture_output=True,
+            env={**worker_env(), "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        result = summarise(raw.read_text())
+    result.update(
+        perturbation=args.name, p=args.p, rows=args.rows, passes=args.passes, profiler="py-spy --rate 200"
+    )
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
