@@ -118,7 +118,9 @@ def test_a_bad_suite_is_one_clear_error_naming_the_key(data, message):
 
 
 def test_the_built_in_and_extended_suites_load():
-    assert [b.spec for b in load_suite("default").benchmarks] == ["mmlu"]
+    default = load_suite("default")
+    assert [b.spec for b in default.benchmarks] == ["mmlu"]
+    assert "minilm-similarity" not in default.baselines
     extended = load_suite(str(REPO / "suites/extended.yaml"))
     assert len(extended.benchmarks) == 8
     assert all(Path(b.spec).is_file() for b in extended.benchmarks)
