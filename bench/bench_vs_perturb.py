@@ -146,9 +146,11 @@ def interleaved(ours: Worker, peer: Worker, stride: int, runs: int) -> tuple[lis
 
 
 def throughput(runs: list[dict]) -> dict:
+    """Wall and CPU figures: on a loaded machine the CPU ones are the steadier (one thread per side)."""
     return {
         "seconds": summary(r["seconds"] for r in runs),
         "rows_per_s": summary(r["rows"] / r["seconds"] for r in runs),
+        "rows_per_cpu_s": summary(r["rows"] / r["cpu_seconds"] for r in runs),
         "peak_rss_mb": max(r["peak_rss"] for r in runs) / 2**20,
     }
 
@@ -237,10 +239,9 @@ def compare(case, factory, mode, ours, originals, protected, our_quality, args, 
         peer_out = peer.call(cmd="outputs")["outputs"]
         ours_out = ours.call(cmd="outputs")["outputs"]
     subset_examples = originals[::stride]
-    ratios = [
-        (o["rows"] / o["seconds"]) / (p["rows"] / p["seconds"])
-        for o, p in zip(ours_runs, peer_runs, strict=True)
-    ]
+    pairs = list(zip(ours_runs, peer_runs, strict=True))
+    ratios = [p["seconds"] / o["seconds"] for o, p in pairs]  # same rows on both sides
+    cpu_ratios = [p["cpu_seconds"] / o["cpu_seconds"] for o, p in pairs]
     row = {
         "peer": factory,
         "mode": mode,
@@ -256,6 +257,7 @@ def compare(case, factory, mode, ours, originals, protected, our_quality, args, 
             "quality": quality(subset_examples, peer_out, case.stopwords),
         },
         "ratio": summary(ratios),
+        "ratio_cpu": summary(cpu_ratios),
         "target": case.target.get(factory) if mode == "protected" else None,
     }
     row["target_met"] = None if row["target"] is None else row["ratio"]["median"] >= row["target"]
@@ -263,7 +265,9 @@ def compare(case, factory, mode, ours, originals, protected, our_quality, args, 
         f"  vs {factory}[{mode}] on {len(subset)} rows: "
         f"ours {row['ours']['rows_per_s']['median']:.0f} rows/s, "
         f"peer {row['peer_result']['rows_per_s']['median']:.1f} rows/s, ratio {row['ratio']['median']:.1f}x "
-        f"(min {row['ratio']['min']:.1f}, max {row['ratio']['max']:.1f}); peer word_change_rate "
+        f"(min {row['ratio']['min']:.1f}, max {row['ratio']['max']:.1f}; "
+        f"cpu {row['ratio_cpu']['median']:.1f}x); "
+        f"peer word_change_rate "
         f"{row['peer_result']['quality']['word_change_rate']:.4f} vs ours "
         f"{row['ours']['quality']['word_change_rate']:.4f}; rows violating protection: peer "
         f"{row['peer_result']['quality']['rows_violating']:.3f}, "

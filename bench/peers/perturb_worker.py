@@ -5,7 +5,7 @@ driver can interleave their timed passes (ours, peer, ours, peer, ...) and machi
 the ratio. Requests (JSON lines):
   {"cmd": "setup", "factory": "nlpaug_keyboard", "params": {...}, "rows": 10000, "protected": [[...]] | null}
       -> {"setup_s": ..., "rss": ...}  (library import + augmenter construction + resource loading)
-  {"cmd": "run", "stride": 1}       -> {"seconds": ..., "rows": ..., "peak_rss": ...}  (one timed pass)
+  {"cmd": "run", "stride": 1}       -> {"seconds", "cpu_seconds", "rows", "peak_rss"}  (one timed pass)
   {"cmd": "outputs"}                -> {"outputs": [...]}  (the last pass's perturbed questions)
 """
 
@@ -49,11 +49,19 @@ def run(request: dict) -> dict:
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(request.get("seed", 0))
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     outputs = STATE["augment"](rows)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu
     STATE["outputs"] = outputs
-    return {"seconds": seconds, "rows": len(rows), "peak_rss": peak_rss_bytes(), "rss": rss_bytes()}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "rows": len(rows),
+        "peak_rss": peak_rss_bytes(),
+        "rss": rss_bytes(),
+    }
 
 
 def outputs(request: dict) -> dict:
