@@ -26,7 +26,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ def shard_path(config: str, split: str) -> str:
     return f"{config}/{split}-00000-of-00001.parquet"
 
 
+@cache
 def public_schema(task_type: str) -> pa.Schema:
     """The public row, in the column order of docs/architecture.md."""
     string, strings = pa.string(), pa.list_(pa.string())
@@ -89,6 +90,7 @@ def public_schema(task_type: str) -> pa.Schema:
     return _with_hf_features(pa.schema(fields))
 
 
+@cache
 def labels_schema(task_type: str) -> pa.Schema:
     string, strings = pa.string(), pa.list_(pa.string())
     cols = [("example_id", string), ("variant_id", string), ("gold", string), ("task", string)]
@@ -154,10 +156,10 @@ def _compute(task: tuple[str, int, int]) -> _Chunk:
                 out.audit_pairs.append(
                     audit.AuditPair(slot.variant_id, example, variant, original_prompt, prompt)
                 )
-            labels = list(variant.labels)
+            labels = tuple(variant.labels)
             if mc:
                 out.inputs.append(variant.question)
-                out.choices.append(list(variant.choices))
+                out.choices.append(tuple(variant.choices))
             else:
                 out.inputs.append(variant.text)
                 out.pairs.append(variant.text_pair)
@@ -170,31 +172,52 @@ def _compute(task: tuple[str, int, int]) -> _Chunk:
 def _config_tables(
     config: str, slots: Sequence[Slot], examples: Sequence[Example], chunks: Sequence[_Chunk]
 ) -> tuple[pa.Table, pa.Table]:
-    """One config's public and labels tables: perturbation outputs from the chunks, the rest numpy."""
+    """One config's public and labels tables.
+
+    Row r is example r // k in slot r % k, so the id, slot, family, params and task columns are
+    `take`s of short arrays by numpy index vectors; the perturbation outputs repeat a lot across
+    slots (options, labels, often the question), so each distinct value is converted to Arrow once.
+    """
     n, k = len(examples), len(slots)
+    example_row, slot_row = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
 
     def cat(attr: str) -> list:
         return [v for c in chunks for v in getattr(c, attr)]
 
-    example_id = np.repeat(np.array([e.example_id for e in examples], dtype=object), k)
-    variant_id = np.tile(np.array([s.variant_id for s in slots], dtype=object), n)
-    task = np.repeat(np.array([e.task for e in examples], dtype=object), k)
-    labels = _list_array(cat("labels"))
+    def by(values: list, rows: np.ndarray) -> pa.Array:
+        return pa.array(values, pa.string()).take(pa.array(rows))
+
+    example_id, variant_id = (
+        by([e.example_id for e in examples], example_row),
+        by([s.variant_id for s in slots], slot_row),
+    )
+    task = by([e.task for e in examples], example_row)
+    strings, lists = pa.string(), pa.list_(pa.string())
+    labels = _distinct(cat("labels"), lists)
     public = {
         "example_id": example_id,
         "variant_id": variant_id,
-        "family": np.full(n * k, config, dtype=object),
-        "params": np.tile(np.array([s.params_json for s in slots], dtype=object), n),
+        "family": by([config], np.zeros(n * k, dtype=np.int64)),
+        "params": by([s.params_json for s in slots], slot_row),
         "task": task,
     }
     if examples[0].task_type == "multiple_choice":
-        choices = _list_array(cat("choices"))
-        public |= {"question": cat("inputs"), "choices": choices, "choice_labels": labels}
-        hidden = {"gold": cat("gold"), "task": task, "choice_labels": labels, "choices": choices}
+        choices = _distinct(cat("choices"), lists)
+        public |= {"question": _distinct(cat("inputs"), strings), "choices": choices, "choice_labels": labels}
+        hidden = {
+            "gold": _distinct(cat("gold"), strings),
+            "task": task,
+            "choice_labels": labels,
+            "choices": choices,
+        }
     else:
-        public |= {"text": cat("inputs"), "text_pair": cat("pairs"), "label_names": labels}
-        hidden = {"gold": cat("gold"), "task": task}
-    public["prompt"] = cat("prompts")
+        public |= {
+            "text": _distinct(cat("inputs"), strings),
+            "text_pair": _distinct(cat("pairs"), strings),
+            "label_names": labels,
+        }
+        hidden = {"gold": _distinct(cat("gold"), strings), "task": task}
+    public["prompt"] = pa.array(cat("prompts"), strings)
     task_type = examples[0].task_type
     return (
         pa.table(public, schema=public_schema(task_type)),
@@ -204,11 +227,11 @@ def _config_tables(
     )
 
 
-def _list_array(rows: list[list[str]]) -> pa.Array:
-    """list<string> from Python lists via offsets + one flat array (much faster than nested conversion)."""
-    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, rows), dtype=np.int32, count=len(rows)), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(list(chain.from_iterable(rows)), pa.string()))
+def _distinct(values: list, typ: pa.DataType) -> pa.Array:
+    """An Arrow array of `values` (hashable: str, tuple, None) converting each distinct value once."""
+    index: dict = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+    return pa.array(list(index), typ).take(pa.array(codes))
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
