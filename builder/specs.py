@@ -321,9 +321,10 @@ def validate_rows(
         if len(missing):
             raise SpecError(f"{spec.name} ({split} split), row {missing[0]}: field 'id' is empty")
         source_ids = [str(v) for v in id_col.tolist()]
-        dup = pd.Series(source_ids).duplicated(keep=False).to_numpy()
-        if dup.any():
-            first, second = np.flatnonzero(dup)[:2]
+        repeated = np.flatnonzero(pd.Series(source_ids).duplicated(keep="first").to_numpy())
+        if len(repeated):
+            second = int(repeated[0])
+            first = source_ids.index(source_ids[second])
             raise SpecError(
                 f"{spec.name} ({split} split), row {second}: field 'id' duplicates row {first} "
                 f"(id {source_ids[first]!r}); example ids must be unique"

@@ -225,6 +225,9 @@ def test_duplicate_ids_name_both_rows():
     spec = mc_spec(fields={"question": "question", "choices": "choices", "answer": "answer", "id": "uid"})
     with pytest.raises(SpecError, match=r"row 2: field 'id' duplicates row 0 \(id 'a'\)"):
         to_examples(spec, mc_rows(uid=["a", "b", "a"]))
+    rows = pd.concat([mc_rows(), mc_rows()], ignore_index=True).assign(uid=["a", "b", "c", "d", "b", "a"])
+    with pytest.raises(SpecError, match=r"row 4: field 'id' duplicates row 1 \(id 'b'\)"):
+        to_examples(spec, rows)
 
 
 def test_invalid_rows_drop_leaves_bad_rows_out_and_reports_them():
