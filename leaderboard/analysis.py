@@ -7,6 +7,7 @@ every number the app shows can be unit-tested against hand-computed values.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -207,30 +208,35 @@ def flatten_scores(entry: Mapping, *, with_ci: bool = True) -> dict[str, float]:
     `baseline.<m>.{observed, independence, difficulty, excess_independence, excess_difficulty,
     excess_*_ci}`; the leaderboard needs them side by side as columns `<m>`, `<m>_lo`, `<m>_hi`,
     `<m>_excess_independence`, ... Per-task blocks skip the CIs (`with_ci=False`): no view shows
-    them and a store of 500 × 60 blocks would spend its load time on them.
+    them. This runs ~35,000 times on a 500 × 60 store, hence the inlined number checks.
     """
     out: dict[str, float] = {}
+    nan = math.nan
     metrics = entry.get("metrics")
-    if isinstance(metrics, Mapping):
+    if isinstance(metrics, dict):
         for key, value in metrics.items():
-            number = _number(value)
-            if number is not None:
-                out[key] = number
+            kind = type(value)
+            if kind is float or kind is int:
+                out[key] = float(value)
+            elif value is None:
+                out[key] = nan
     ci = entry.get("ci")
-    if with_ci and isinstance(ci, Mapping):
+    if with_ci and isinstance(ci, dict):
         for key, value in ci.items():
             bounds = _interval(value)
             if bounds:
                 out[f"{key}_lo"], out[f"{key}_hi"] = bounds
     baseline = entry.get("baseline")
-    if isinstance(baseline, Mapping):
+    if isinstance(baseline, dict):
         for key, value in baseline.items():
-            if not isinstance(value, Mapping):
+            if not isinstance(value, dict):
                 continue
             for sub, inner in value.items():
-                number = _number(inner)
-                if number is not None:
-                    out[f"{key}_{sub}"] = number
+                kind = type(inner)
+                if kind is float or kind is int:
+                    out[f"{key}_{sub}"] = float(inner)
+                elif inner is None:
+                    out[f"{key}_{sub}"] = nan
                 elif with_ci and sub.endswith("_ci"):
                     bounds = _interval(inner)
                     if bounds:
@@ -710,10 +716,87 @@ def fisher_ci(
         return math.nan, math.nan
     if abs(r) >= 1:
         return float(r), float(r)
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = _normal_quantile(0.5 + confidence / 2)
     half = z * math.sqrt(var_factor / dof)
     centre = math.atanh(r)
     return math.tanh(centre - half), math.tanh(centre + half)
+
+
+@functools.lru_cache(maxsize=8)
+def _normal_quantile(q: float) -> float:
+    return float(stats.norm.ppf(q))
+
+
+def _run_lengths(v: np.ndarray) -> np.ndarray:
+    """For each value of each row, how many values of its row equal it (the size of its tie run)."""
+    ordered = np.sort(v, axis=1)
+    g, n = ordered.shape
+    positions = np.broadcast_to(np.arange(n), (g, n))
+    differs = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.concatenate([np.ones((g, 1), bool), differs], axis=1)
+    ends = np.concatenate([differs, np.ones((g, 1), bool)], axis=1)
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, positions, n)[:, ::-1], axis=1)[:, ::-1]
+    return (last - first + 1).astype(np.float64)
+
+
+# Groups up to this size get Kendall's τ from pairwise sign matrices (vectorised over groups);
+# larger ones (a pooled row) from scipy's O(n log n) implementation.
+_KENDALL_MATRIX_MAX_N = 2000
+
+
+def kendall_tests(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kendall τ_b and its two-sided p for each row of x, y (G × n), as `scipy.stats.kendalltau`.
+
+    scipy's rules: the exact null distribution without ties when n ≤ 33 (or at most one discordant
+    or concordant pair), else the tie-corrected normal approximation of concordant − discordant.
+    The approximation runs vectorised over all groups; the exact case (small untied groups) and very
+    large groups go through scipy itself, so the numbers are scipy's.
+    """
+    g, n = x.shape
+    tau, p = np.full(g, np.nan), np.full(g, np.nan)
+    if n < 2:
+        return tau, p
+    if n > _KENDALL_MATRIX_MAX_N:
+        for j in range(g):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = stats.kendalltau(x[j], y[j])
+            tau[j], p[j] = result.statistic, result.pvalue
+        return tau, p
+    total = n * (n - 1) / 2
+    difference = np.empty(g)
+    x_ties, y_ties, joint_ties = np.empty(g), np.empty(g), np.empty(g)
+    per_batch = max(1, 4_000_000 // (n * n))
+    for start in range(0, g, per_batch):
+        part = slice(start, start + per_batch)
+        sx = np.sign(x[part, :, None] - x[part, None, :])
+        sy = np.sign(y[part, :, None] - y[part, None, :])
+        difference[part] = (sx * sy).sum(axis=(1, 2)) / 2  # concordant − discordant
+        x_ties[part] = ((sx == 0).sum(axis=(1, 2)) - n) / 2
+        y_ties[part] = ((sy == 0).sum(axis=(1, 2)) - n) / 2
+        joint_ties[part] = (((sx == 0) & (sy == 0)).sum(axis=(1, 2)) - n) / 2
+    defined = (x_ties < total) & (y_ties < total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = np.clip(difference / np.sqrt(total - x_ties) / np.sqrt(total - y_ties), -1, 1)
+    tau[~defined] = np.nan
+    tx, ty = _run_lengths(x), _run_lengths(y)  # Σ over tie runs of f(t) = Σ over values of f(t)/t
+    x0, y0 = ((tx - 1) * (tx - 2)).sum(axis=1), ((ty - 1) * (ty - 2)).sum(axis=1)
+    x1, y1 = ((tx - 1) * (2 * tx + 5)).sum(axis=1), ((ty - 1) * (2 * ty + 5)).sum(axis=1)
+    m = n * (n - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = (m * (2 * n + 5) - x1 - y1) / 18 + (2 * x_ties * y_ties) / m + x0 * y0 / (9 * m * (n - 2))
+        p = np.where(defined, stats.norm.sf(np.abs(difference / np.sqrt(variance))) * 2, np.nan)
+    discordant = (total - x_ties - y_ties + joint_ties - difference) / 2
+    exact = (
+        defined
+        & (x_ties == 0)
+        & (y_ties == 0)
+        & ((n <= 33) | (np.minimum(discordant, total - discordant) <= 1))
+    )
+    for j in np.flatnonzero(exact):
+        p[j] = stats.kendalltau(x[j], y[j]).pvalue
+    return tau, np.minimum(p, 1.0)
 
 
 def _t_pvalue(r: np.ndarray, dof: np.ndarray) -> np.ndarray:
@@ -833,42 +916,37 @@ def _correlate_groups(
     x, y = x[index], y[index]
     xc, yc = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
     pearson = (xc * yc).sum(axis=1) / np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
-    kendall = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for j in range(len(index)):
-            kendall.append(stats.kendalltau(x[j], y[j]))
-    if BOOTSTRAP_MIN_N <= n <= BOOTSTRAP_MAX_N:
+    # point estimates in float64, the same whether or not intervals are computed
+    rx = stats.rankdata(x, axis=1)
+    ry = stats.rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    rho = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    tau, kendall_p = kendall_tests(x, y)
+    if n_resamples and BOOTSTRAP_MIN_N <= n <= BOOTSTRAP_MAX_N:
         rng = np.random.default_rng(stable_seed(seed, "resamples", n) % (2**63))
-        counts = np.vstack([np.ones((1, n), dtype=np.int64), resample_counts(rng, n, n_resamples)])
+        counts = resample_counts(rng, n, n_resamples)
         per_batch = max(1, _BATCH_ELEMENTS // (counts.shape[0] * n + n * n))
         parts = [
             rank_correlations(x[start : start + per_batch], y[start : start + per_batch], counts)
             for start in range(0, len(index), per_batch)
         ]
-        rho = np.concatenate([part[0] for part in parts], axis=1)
-        tau = np.concatenate([part[1] for part in parts], axis=1)
-        rho_lo, rho_hi = _percentile_ci(rho[1:], confidence)
-        tau_lo, tau_hi = _percentile_ci(tau[1:], confidence)
+        rho_lo, rho_hi = _percentile_ci(np.concatenate([part[0] for part in parts], axis=1), confidence)
+        tau_lo, tau_hi = _percentile_ci(np.concatenate([part[1] for part in parts], axis=1), confidence)
         method = f"percentile bootstrap, {n_resamples} resamples"
-    else:  # too few points for a bootstrap, or too many for the O(n²) kernel: point estimates first
-        ranks_x, ranks_y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
-        rho = np.array([[np.corrcoef(rx, ry)[0, 1] for rx, ry in zip(ranks_x, ranks_y, strict=True)]])
-        tau = np.array([[k.statistic for k in kendall]])
-        if n < BOOTSTRAP_MIN_N:
-            rho_lo = rho_hi = tau_lo = tau_hi = np.full(len(index), np.nan)
-            method = f"none (fewer than {BOOTSTRAP_MIN_N} points)"
-        else:  # Fieller, Hartley & Pearson (1957): var(atanh ρ) ≈ 1.06/(n−3), var(atanh τ) ≈ 0.437/(n−4)
-            rho_lo, rho_hi = np.array([fisher_ci(r, n, confidence, var_factor=1.06) for r in rho[0]]).T
-            tau_factor = 0.437 * (n - 3) / (n - 4)
-            tau_lo, tau_hi = np.array([fisher_ci(t, n, confidence, var_factor=tau_factor) for t in tau[0]]).T
-            method = f"Fisher z, Fieller variances (n > {BOOTSTRAP_MAX_N})"
+    elif n < BOOTSTRAP_MIN_N or not n_resamples:
+        rho_lo = rho_hi = tau_lo = tau_hi = np.full(len(index), np.nan)
+        method = f"none (fewer than {BOOTSTRAP_MIN_N} points)" if n_resamples else "not computed"
+    else:  # Fieller, Hartley & Pearson (1957): var(atanh ρ) ≈ 1.06/(n−3), var(atanh τ) ≈ 0.437/(n−4)
+        rho_lo, rho_hi = np.array([fisher_ci(r, n, confidence, var_factor=1.06) for r in rho]).T
+        tau_factor = 0.437 * (n - 3) / (n - 4)
+        tau_lo, tau_hi = np.array([fisher_ci(t, n, confidence, var_factor=tau_factor) for t in tau]).T
+        method = f"Fisher z, Fieller variances (n > {BOOTSTRAP_MAX_N})"
     pearson_p = _t_pvalue(pearson, n - 2)
     # the t approximation of ρ's null distribution is poor for a handful of points (|ρ| = 1 would get
     # p = 0): below SPEARMAN_P_MIN_N no p is given; Kendall's p is exact there
-    spearman_p = _t_pvalue(rho[0], n - 2) if n >= SPEARMAN_P_MIN_N else np.full(len(index), np.nan)
+    spearman_p = _t_pvalue(rho, n - 2) if n >= SPEARMAN_P_MIN_N else np.full(len(index), np.nan)
     for j, i in enumerate(index):
-        kendall_p = float(kendall[j].pvalue)
         lo, hi = fisher_ci(float(pearson[j]), n, confidence)
         rows[i].update(
             {
@@ -876,14 +954,14 @@ def _correlate_groups(
                 "pearson_lo": lo,
                 "pearson_hi": hi,
                 "pearson_p": float(pearson_p[j]),
-                "spearman_rho": float(rho[0, j]),
+                "spearman_rho": float(rho[j]),
                 "spearman_lo": float(rho_lo[j]),
                 "spearman_hi": float(rho_hi[j]),
                 "spearman_p": float(spearman_p[j]),
-                "kendall_tau": float(tau[0, j]),
+                "kendall_tau": float(tau[j]),
                 "kendall_lo": float(tau_lo[j]),
                 "kendall_hi": float(tau_hi[j]),
-                "kendall_p": kendall_p,
+                "kendall_p": float(kendall_p[j]),
                 "ci_method": method,
             }
         )

@@ -15,6 +15,7 @@ leaves this module are aggregates.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -23,15 +24,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from scipy import stats
 
 from leaderboard import analysis
-from submissions.compare import compare
+from submissions.compare import NON_SLOT_COLUMNS, compare
 from submissions.store import HF_SCHEME, Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -142,6 +148,7 @@ class CorrelationView:
     n_slots: int
     distractor_factor: float  # mean over examples of 1/(options − 1): the consistency chance term
     seconds: float
+    intervals: bool = True  # False: ρ and τ have no bootstrap CIs yet
 
 
 class _LRU:
@@ -165,6 +172,24 @@ class _LRU:
                 self.items.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class _PerExample:
+    examples: str  # digest of the sorted example ids: results are paired only on the same examples
+    accuracy: np.ndarray
+
+
+def sign_test_p(a: np.ndarray, b: np.ndarray) -> float:
+    """The accuracy test of `submissions.compare`: exact two-sided binomial (sign) test, p = 1/2, over
+    the examples where the per-example accuracies differ. With p = 1/2 the two-sided p is
+    min(1, 2·P(X ≤ min(a_better, b_better))), which is what `scipy.stats.binomtest` computes; here it
+    runs on cached vectors so ranking 500 results takes milliseconds, not one `compare` per pair."""
+    a_better, b_better = int((a > b).sum()), int((a < b).sum())
+    n = a_better + b_better
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.binom.cdf(min(a_better, b_better), n, 0.5)))
+
+
 @dataclass
 class _Caches:
     flat: dict[str, tuple[str, analysis.FlatRecord]] = field(default_factory=dict)
@@ -172,6 +197,7 @@ class _Caches:
     ranks: dict[str, dict[str, float]] = field(default_factory=dict)
     separated: dict[tuple[str, str], bool] = field(default_factory=dict)
     details: _LRU = field(default_factory=lambda: _LRU(64))
+    per_example: dict[str, _PerExample | None] = field(default_factory=dict)
     comparisons: _LRU = field(default_factory=lambda: _LRU(64))
     correlations: _LRU = field(default_factory=lambda: _LRU(64))
     manifests: dict[str, dict] = field(default_factory=dict)
@@ -218,10 +244,11 @@ class Board:
         flat = self._caches.flat
         for sid, stamp in finished.items():
             if sid not in flat or flat[sid][0] != stamp:
-                try:
-                    flat[sid] = (stamp, analysis.flatten_record(self.store.result(sid)))
-                except StoreError:  # FINISHED request whose result is not visible yet: next refresh
+                try:  # results/<id>.json of the store layout; orjson parses it several times faster
+                    record = orjson.loads(self.store.backend.read_bytes(f"results/{sid}.json"))
+                except FileNotFoundError:  # FINISHED request whose result is not visible yet: next refresh
                     continue
+                flat[sid] = (stamp, analysis.flatten_record(record))
         for sid in set(flat) - set(finished):
             del flat[sid]
         frames = analysis.frames_from(record for _, record in flat.values())
@@ -270,6 +297,7 @@ class Board:
             return self._caches.separated[key]
 
         scores = runs["accuracy"].astype(float).fillna(math.nan).tolist() if "accuracy" in runs else []
+        self._prefetch(runs["submission_id"].tolist())
         return analysis.tie_group_ranks(runs["submission_id"].tolist(), scores, separated)
 
     def _details(self, sid: str) -> pd.DataFrame | None:
@@ -282,13 +310,41 @@ class Board:
             self._caches.details.put(sid, cached)
         return cached
 
+    def _per_example(self, sid: str) -> _PerExample | None:
+        """Per-example accuracy of a result (examples sorted by id), read once from its details.
+
+        Read with pyarrow from `details/<id>.parquet` (the store layout of docs/architecture.md)
+        through the store's backend: `Store.details` builds a pandas frame, several times slower,
+        and a cold start reads every result's details once.
+        """
+        if sid not in self._caches.per_example:
+            try:
+                table = pq.read_table(io.BytesIO(self.store.backend.read_bytes(f"details/{sid}.parquet")))
+            except FileNotFoundError:
+                self._caches.per_example[sid] = None
+            else:
+                table = table.take(pc.sort_indices(table, [("example_id", "ascending")]))
+                slots = [c for c in table.column_names if c not in NON_SLOT_COLUMNS]
+                correct = np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in slots])
+                ids = "\n".join(table.column("example_id").to_pylist())
+                digest = hashlib.sha256(ids.encode()).hexdigest()
+                self._caches.per_example[sid] = _PerExample(digest, correct.mean(axis=1))
+        return self._caches.per_example[sid]
+
+    def _prefetch(self, sids: list[str]) -> None:
+        """Read the details of many results at once (parquet reads release the GIL)."""
+        missing = [sid for sid in sids if sid not in self._caches.per_example]
+        if len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+                list(pool.map(self._per_example, missing))
+
     def paired_accuracy_p(self, sid_a: str, sid_b: str) -> float | None:
-        """p of the exact paired sign test on per-example accuracy (submissions.compare), or None."""
-        a, b = self._details(sid_a), self._details(sid_b)
-        if a is None or b is None:
+        """p of the accuracy sign test of `submissions.compare` (exact two-sided binomial test over the
+        examples where the two per-example accuracies differ), or None without comparable details."""
+        a, b = self._per_example(sid_a), self._per_example(sid_b)
+        if a is None or b is None or a.examples != b.examples:
             return None
-        result = compare(a, b, n_resamples=0)
-        return float(result["metrics"]["accuracy"]["sign_test"]["p_value"])
+        return sign_test_p(a.accuracy, b.accuracy)
 
     def comparison(self, sid_a: str, sid_b: str) -> dict | None:
         """Paired tests of two results (aggregates only), cached; None when details are missing."""
@@ -304,18 +360,33 @@ class Board:
     # -------------------------------------------------------------------------------- correlations
 
     def correlation(
-        self, snapshot: Snapshot, release: str, metric: str, unit: str, scopes: tuple[str, ...]
+        self,
+        snapshot: Snapshot,
+        release: str,
+        metric: str,
+        unit: str,
+        scopes: tuple[str, ...],
+        *,
+        intervals: bool = True,
     ) -> CorrelationView:
+        """The correlation view of one choice, cached. `intervals=False` skips the bootstrap CIs of ρ and
+        τ (the slow part) unless the full view is already cached: the tab shows that at once and fills
+        the intervals in a second step."""
         runs = snapshot.frames.runs
         members = tuple(sorted(runs.loc[runs["release"] == release, "submission_id"])) if len(runs) else ()
-        key = (release, members, metric, unit, scopes, self.settings.correlation_resamples)
+        base = (release, members, metric, unit, scopes)
+        full = self._caches.correlations.get((*base, self.settings.correlation_resamples))
+        if full is not None:
+            return full
+        resamples = self.settings.correlation_resamples if intervals else 0
+        key = (*base, resamples)
         cached = self._caches.correlations.get(key)
         if cached is not None:
             return cached
         started = time.perf_counter()
         points = analysis.correlation_points(snapshot.frames, release, metric, unit)
         table = analysis.correlation_table(
-            points, scopes=scopes if unit != "model" else (), n_resamples=self.settings.correlation_resamples
+            points, scopes=scopes if unit != "model" else (), n_resamples=resamples
         )
         if unit == "model":
             decomposition = partial = pd.DataFrame()
@@ -330,6 +401,7 @@ class Board:
             n_slots=_release_slots(snapshot.frames, release),
             distractor_factor=distractor_factor(snapshot.frames, release),
             seconds=time.perf_counter() - started,
+            intervals=intervals,
         )
         self._caches.correlations.put(key, view)
         return view
@@ -410,22 +482,21 @@ def distractor_factor(frames: analysis.ResultFrames, release: str, default: floa
     """
     runs = frames.runs[frames.runs["release"] == release]
     needed = ("consistency_independence", "correctness_agreement_independence")
-    if not len(runs) or any(c not in runs for c in needed):
+    if not len(runs) or any(c not in runs for c in needed) or not len(frames.slots):
         return default
     slots = frames.slots[frames.slots["submission_id"].isin(runs["submission_id"])]
-    estimates = []
-    for sid, group in slots.groupby("submission_id"):
-        p = group["accuracy"].to_numpy(float)
-        k = len(p)
-        if k < 2:
-            continue
-        right = ((p.sum() ** 2 - (p**2).sum()) / 2) / (k * (k - 1) / 2)
-        row = runs.loc[runs["submission_id"] == sid].iloc[0]
-        wrong = row["correctness_agreement_independence"] - right
-        if wrong > 1e-6:
-            estimates.append((row["consistency_independence"] - right) / wrong)
-    estimates = [e for e in estimates if np.isfinite(e)]
-    return float(np.clip(np.median(estimates), 0, 1)) if estimates else default
+    p = slots["accuracy"].astype(float)
+    sums = pd.DataFrame({"s": p, "q": p**2, "submission_id": slots["submission_id"]}).groupby("submission_id")
+    per_result = sums.agg(s=("s", "sum"), q=("q", "sum"), k=("s", "size"))
+    per_result = per_result[per_result["k"] >= 2]
+    pairs = per_result["k"] * (per_result["k"] - 1) / 2
+    right = ((per_result["s"] ** 2 - per_result["q"]) / 2) / pairs
+    observed = runs.set_index("submission_id").loc[right.index, list(needed)]
+    wrong = observed["correctness_agreement_independence"] - right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimates = ((observed["consistency_independence"] - right) / wrong)[wrong > 1e-6]
+    estimates = estimates[np.isfinite(estimates)]
+    return float(np.clip(np.median(estimates), 0, 1)) if len(estimates) else default
 
 
 def _read_public_manifest(public: str) -> dict:

@@ -4,6 +4,7 @@ fitted line, the correlation table, the variance decomposition and the partial c
 from __future__ import annotations
 
 import html
+import json
 import time
 
 import gradio as gr
@@ -46,6 +47,14 @@ _PALETTE = (
     "#bcbd22",
     "#17becf",
 )
+
+
+# Stepwise colour scale: code c in 0..9 (cmin 0, cmax 9) falls in band c and gets _PALETTE[c].
+_CYCLIC_SCALE = [
+    [min(1.0, (index + edge) / len(_PALETTE)), colour]
+    for index, colour in enumerate(_PALETTE)
+    for edge in (0, 1)
+]
 
 
 def curve_formula(metric: str, view: CorrelationView) -> str:
@@ -91,7 +100,16 @@ def figure(view: CorrelationView, metric: str, unit: str, colour: str) -> go.Fig
                 name=f"{len(points)} points ({len(names)} {key}s)",
                 text=text,
                 hovertemplate=template,
-                marker={"size": 5, "opacity": 0.6, "color": [_PALETTE[c % len(_PALETTE)] for c in codes]},
+                # numeric codes on a stepwise cyclic colour scale: plotly validates a numeric array at
+                # once, where 30,000 colour strings cost it seconds
+                marker={
+                    "size": 5,
+                    "opacity": 0.6,
+                    "color": (codes % len(_PALETTE)).astype(float),
+                    "colorscale": _CYCLIC_SCALE,
+                    "cmin": 0,
+                    "cmax": len(_PALETTE) - 1,
+                },
             )
         )
     grid = np.linspace(0, 1, 101)
@@ -222,19 +240,33 @@ def summary(view: CorrelationView, metric: str, unit: str, release: str, seconds
         )
     lines.append(
         f"Computed in {view.seconds:.2f} s (this update {seconds:.2f} s; cached until the results change)."
+        if view.intervals
+        else "Bootstrap CIs of ρ and τ are being computed; the table fills them in shortly."
     )
     return "\n\n".join(lines)
 
 
-def outputs_for(board: Board, release: str, metric: str, unit: str, colour: str, scope: str):
-    """Everything the tab shows for one choice (also the `correlation` API endpoint)."""
-    started = time.perf_counter()
+def _view(board: Board, release: str, metric: str, unit: str, scope: str, intervals: bool):
     snapshot = board.snapshot()
     release = release or snapshot.default_release() or ""
     metric = metric if metric in Y_METRICS else "consistency"
     unit = unit if unit in UNITS else UNITS[0]
     scopes = (scope,) if scope in SCOPES else ("per task",)
-    view = board.correlation(snapshot, release, metric, unit, scopes)
+    return (
+        release,
+        metric,
+        unit,
+        board.correlation(snapshot, release, metric, unit, scopes, intervals=intervals),
+    )
+
+
+def outputs_for(
+    board: Board, release: str, metric: str, unit: str, colour: str, scope: str, *, intervals: bool = True
+):
+    """Everything the tab shows for one choice: figure, summary, correlation table, decomposition,
+    partial correlations. `intervals=False` is the tab's fast first step (see Board.correlation)."""
+    started = time.perf_counter()
+    release, metric, unit, view = _view(board, release, metric, unit, scope, intervals)
     fig = figure(view, metric, unit, colour if colour in COLOURS else "model")
     elapsed = time.perf_counter() - started
     return (
@@ -246,7 +278,22 @@ def outputs_for(board: Board, release: str, metric: str, unit: str, colour: str,
     )
 
 
+def interval_outputs(board: Board, release: str, metric: str, unit: str, scope: str):
+    """The tab's second step: the same view with the bootstrap CIs (summary and table only)."""
+    started = time.perf_counter()
+    release, metric, unit, view = _view(board, release, metric, unit, scope, True)
+    elapsed = time.perf_counter() - started
+    return summary(view, metric, unit, release, elapsed), common.table_value(table_display(view.table))
+
+
+def warm_plotly() -> None:
+    """Plotly loads and validates a template the first time one is used (~0.5 s): do it at build time,
+    not on the first visitor's update."""
+    go.Figure(layout={"template": "plotly_white"})
+
+
 def build(board: Board, demo: gr.Blocks) -> None:
+    warm_plotly()
     snapshot = board.snapshot()
     releases = analysis.latest_releases(snapshot.frames.releases) + [
         r
@@ -300,19 +347,49 @@ def build(board: Board, demo: gr.Blocks) -> None:
     inputs = [release, metric, unit, colour, scope]
     outputs = [plot, summary_box, table, decomposition, partial]
 
-    def update(release: str, metric: str, points: str, colour_by: str, table_rows: str):
-        """Scatter (plotly), summary, correlation table, variance decomposition and partial correlations."""
-        return outputs_for(board, release, metric, points, colour_by, table_rows)
+    def update(*values):
+        return outputs_for(board, *values, intervals=False)
+
+    def fill_intervals(release, metric, points, colour_by, table_rows):
+        return interval_outputs(board, release, metric, points, table_rows)
 
     gr.on(
         [release.change, metric.change, unit.change, colour.change, scope.change],
         update,
         inputs,
         outputs,
-        api_name="correlation",
+        api_visibility="private",
         trigger_mode="always_last",
         show_progress="minimal",
-    )
+    ).then(fill_intervals, inputs, [summary_box, table], api_visibility="private", show_progress="hidden")
+
+    def correlation_api(
+        release: str = "",
+        metric: str = "consistency",
+        points: str = UNITS[0],
+        colour_by: str = "model",
+        table_rows: str = "per task",
+    ) -> dict:
+        """Accuracy (x) against a robustness metric (y) on one release: the plotly figure (JSON), a
+        summary, the correlation table (pooled, then per task or per model; Pearson r with Fisher CI,
+        Spearman ρ and Kendall τ with bootstrap CIs, p-values, n), the variance decomposition and the
+        partial correlations, as JSON records."""
+        release, metric, unit, view = _view(board, release, metric, points, table_rows, True)
+        fig = figure(view, metric, unit, colour_by if colour_by in COLOURS else "model")
+        return {
+            "release": release,
+            "metric": metric,
+            "points": unit,
+            "summary": summary(view, metric, unit, release, view.seconds),
+            "table": analysis.table_to_records(view.table),
+            "decomposition": analysis.table_to_records(view.decomposition),
+            "partial": analysis.table_to_records(view.partial),
+            "n_slots": view.n_slots,
+            "distractor_factor": view.distractor_factor,
+            "figure": json.loads(fig.to_json()),
+        }
+
+    gr.api(correlation_api, api_name="correlation")
 
     def refresh(current):
         current_snapshot = board.snapshot()
@@ -327,4 +404,4 @@ def build(board: Board, demo: gr.Blocks) -> None:
 
     demo.load(refresh, release, release, api_visibility="private").then(
         update, inputs, outputs, api_visibility="private"
-    )
+    ).then(fill_intervals, inputs, [summary_box, table], api_visibility="private", show_progress="hidden")

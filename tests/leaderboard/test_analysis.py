@@ -257,6 +257,21 @@ def test_correlation_point_estimates_and_p_values_match_scipy():
     assert table["scope"].tolist() == ["pooled"] + ["per task"] * 6 + ["per model"] * 12
 
 
+@pytest.mark.parametrize("n", [3, 8, 33, 34, 120])
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_vectorised_kendall_is_scipys_exact_and_asymptotic_test(n, decimals):
+    rng = np.random.default_rng(n)
+    x = rng.random((5, n))
+    y = x + rng.random((5, n))
+    if decimals is not None:  # ties: scipy switches to the tie-corrected normal approximation
+        x, y = np.round(x, decimals), np.round(y, decimals)
+    tau, p = analysis.kendall_tests(x, y)
+    for j in range(5):
+        expected = stats.kendalltau(x[j], y[j])
+        assert tau[j] == pytest.approx(expected.statistic, abs=1e-12, nan_ok=True)
+        assert p[j] == pytest.approx(expected.pvalue, rel=1e-9, nan_ok=True)
+
+
 def test_pearson_ci_is_fishers_z_by_hand():
     r, n = 0.6, 28
     half = 1.959963984540054 / math.sqrt(n - 3)

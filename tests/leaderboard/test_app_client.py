@@ -117,19 +117,21 @@ def test_an_invalid_submission_returns_every_problem(client, tmp_path):
 
 
 def test_correlation_endpoint(client):
-    plot, summary, table, decomposition, partial = client.predict(
+    result = client.predict(
         "mmlu@1.0.0", "consistency", "model×task", "task", "per task", api_name="/correlation"
     )
-    figure = json.loads(plot["plot"])
-    names = [trace.get("name", "") for trace in figure["data"]]
+    names = [trace.get("name", "") for trace in result["figure"]["data"]]
     assert any(n.startswith("trivial robustness") for n in names) and any(
         n.startswith("least-squares") for n in names
     )
-    pooled = rows(table)[0]
-    assert pooled["scope"] == "pooled" and pooled["n"] >= 20 and -1 <= pooled["Pearson r"] <= 1
-    assert {r["term"] for r in rows(decomposition)} >= {"task", "model", "accuracy"}
-    assert [r["controlling for"] for r in rows(partial)] == ["none", "task", "model", "task + model"]
-    assert "points" in summary
+    pooled = result["table"][0]
+    assert pooled["scope"] == "pooled" and pooled["n"] >= 20 and -1 <= pooled["pearson_r"] <= 1
+    assert pooled["spearman_lo"] <= pooled["spearman_rho"] <= pooled["spearman_hi"]
+    assert pooled["ci_method"].startswith("percentile bootstrap")
+    assert [row["scope"] for row in result["table"][1:]] == ["per task"] * 5
+    assert {row["term"] for row in result["decomposition"]} >= {"task", "model", "accuracy", "residual"}
+    assert [row["control"] for row in result["partial"]] == ["none", "task", "model", "task + model"]
+    assert result["distractor_factor"] == pytest.approx(1 / 3) and result["n_slots"] == 4
 
 
 def test_no_endpoint_returns_per_example_data(client, running_app):

@@ -46,6 +46,18 @@ def test_ranks_follow_the_paired_sign_test_at_the_configured_alpha(scored_store)
     )
 
 
+def test_the_ranking_sign_test_is_the_one_of_submissions_compare(scored_store):
+    store = open_store(str(scored_store["path"]))
+    board = board_for(scored_store["path"])
+    ids = sorted(scored_store["ids"].values())
+    for a in ids:
+        for b in ids:
+            expected = compare(store.details(a), store.details(b), n_resamples=0)
+            assert board.paired_accuracy_p(a, b) == pytest.approx(
+                expected["metrics"]["accuracy"]["sign_test"]["p_value"], rel=1e-12, abs=1e-300
+            )
+
+
 def test_a_new_result_is_picked_up_and_ranked_with_few_new_tests(
     store_copy, release_dirs, tmp_path, populate
 ):
@@ -68,9 +80,17 @@ def test_a_new_result_is_picked_up_and_ranked_with_few_new_tests(
 def test_correlation_view_is_cached_and_uses_the_release_chance_term(scored_store):
     board = board_for(scored_store["path"])
     snapshot = board.snapshot()
+    quick = board.correlation(
+        snapshot, scored_store["release"], "consistency", "model×task", ("per task",), intervals=False
+    )
+    assert not quick.intervals and quick.table["spearman_lo"].isna().all()
+    assert quick.table["spearman_rho"].notna().all() and quick.table["pearson_lo"].notna().any()
     view = board.correlation(snapshot, scored_store["release"], "consistency", "model×task", ("per task",))
-    again = board.correlation(snapshot, scored_store["release"], "consistency", "model×task", ("per task",))
-    assert again is view
+    again = board.correlation(
+        snapshot, scored_store["release"], "consistency", "model×task", ("per task",), intervals=False
+    )
+    assert again is view and view.intervals  # once computed, the full view answers both
+    assert view.table["spearman_rho"].tolist() == quick.table["spearman_rho"].tolist()
     assert len(view.points) == 4 * 5  # 4 models × 5 tasks
     assert view.table["scope"].tolist() == ["pooled"] + ["per task"] * 5
     assert set(view.decomposition["term"]) >= {"task", "model", "accuracy", "residual"}
