@@ -112,8 +112,12 @@ def _body(manifest, spec: BenchmarkSpec, files, repo_id: str | None) -> str:
         f"**{counts['examples']:,} examples × {counts['slots']} variant slots = {counts['rows']:,} rows**. "
         "Every example appears once per slot — the unperturbed `original` plus each perturbation setting "
         "and replicate — so per-slot accuracy is per-prompt accuracy and the spread across slots measures "
-        "robustness. Perturbations are label-preserving, and a validation pass checked every row: the "
-        "correct option's text is unchanged, the options are the same, protected tokens are intact.",
+        "robustness. Perturbations are label-preserving, and a validation pass checked every row: "
+        + (
+            "the correct option's text is unchanged, the options are the same, protected tokens are intact."
+            if mc
+            else "the gold label is unchanged and protected tokens are intact."
+        ),
         "",
         "**Gold answers are not in this dataset.** They are kept in a private labels folder and used only "
         "by the robustboard scorer.",
