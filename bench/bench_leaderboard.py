@@ -188,12 +188,19 @@ def generate(store: Path, models: int, tasks: int, per_task: int, resamples: int
 
 
 def timed(fn, *args, repeat: int = 1):
-    times, value = [], None
+    """(value, wall times, process CPU times): on a shared machine wall > CPU shows contention."""
+    times, cpu, value = [], [], None
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         value = fn(*args)
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    timed.cpu = cpu
     return value, times
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
 
 
 def main() -> int:
@@ -227,12 +234,13 @@ def main() -> int:
     settings = Settings.from_env({}, store=str(store), refresh_seconds=3600)
     board = Board.open(settings)
     snapshot, (startup,) = timed(board.snapshot)
+    startup_cpu = timed.cpu[0]
     release = "@".join(RELEASE)
     assert len(snapshot.frames.runs) == args.models, "the store does not hold the expected results"
     ranks = sorted(snapshot.ranks.values())
     print(
-        f"startup snapshot (read + flatten {args.models} records, rank with paired tests): {startup:.2f} s; "
-        f"{len(set(ranks))} tie groups"
+        f"startup snapshot (read + flatten {args.models} records, rank with paired tests): {startup:.2f} s "
+        f"(CPU {startup_cpu:.2f} s); {len(set(ranks))} tie groups; load average {os.getloadavg()[0]:.1f}"
     )
 
     types = list(MODEL_TYPES)
@@ -257,6 +265,7 @@ def main() -> int:
         return rendered
 
     rendered, first = timed(render, default)
+    first_cpu = timed.cpu[0]
     filtered = (
         release,
         types[:3],
@@ -272,9 +281,9 @@ def main() -> int:
     )
     _, again = timed(render, filtered, repeat=5)
     print(
-        f"leaderboard first render ({len(rendered.table)} rows): {first[0] * 1000:.0f} ms "
+        f"leaderboard first render ({len(rendered.table)} rows): {ms(first[0])} (CPU {ms(first_cpu)}) "
         f"[target < 2000 ms]; re-render with filters and 12 extra columns: median "
-        f"{statistics.median(again) * 1000:.0f} ms"
+        f"{ms(statistics.median(again))}"
     )
 
     correlation.warm_plotly()  # as build_app does before serving
@@ -291,13 +300,14 @@ def main() -> int:
                 board, release, m, u, "model", c, intervals=False
             )
         )
+        fast_cpu = timed.cpu[0]
         # ... then the chained step that fills in the bootstrap CIs of ρ and τ
         _, fill = timed(correlation.interval_outputs, board, release, metric, unit, scope)
         _, warm = timed(correlation.outputs_for, board, release, metric, unit, "task", scope, repeat=3)
         print(
-            f"correlation update {metric:>20} / {unit:<10} / {scope:<9}: first step {fast[0] * 1000:5.0f} ms "
-            f"[target < 1000 ms], CI step {fill[0] * 1000:5.0f} ms, "
-            f"cached {statistics.median(warm) * 1000:4.0f} ms"
+            f"correlation {metric:>19} / {unit:<10} / {scope:<9}: first step {ms(fast[0]):>7} "
+            f"(CPU {ms(fast_cpu)}) [target < 1000 ms]; CI step {ms(fill[0])}; "
+            f"cached {ms(statistics.median(warm))}"
         )
 
     if not args.no_http:

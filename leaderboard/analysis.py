@@ -767,15 +767,19 @@ def kendall_tests(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     total = n * (n - 1) / 2
     difference = np.empty(g)
     x_ties, y_ties, joint_ties = np.empty(g), np.empty(g), np.empty(g)
-    per_batch = max(1, 4_000_000 // (n * n))
+    per_batch = max(1, 8_000_000 // (n * n))
     for start in range(0, g, per_batch):
         part = slice(start, start + per_batch)
-        sx = np.sign(x[part, :, None] - x[part, None, :])
-        sy = np.sign(y[part, :, None] - y[part, None, :])
-        difference[part] = (sx * sy).sum(axis=(1, 2)) / 2  # concordant − discordant
-        x_ties[part] = ((sx == 0).sum(axis=(1, 2)) - n) / 2
-        y_ties[part] = ((sy == 0).sum(axis=(1, 2)) - n) / 2
-        joint_ties[part] = (((sx == 0) & (sy == 0)).sum(axis=(1, 2)) - n) / 2
+        # pairwise signs as int8 (a quarter of the memory traffic of float signs)
+        above_x = x[part, :, None] > x[part, None, :]
+        above_y = y[part, :, None] > y[part, None, :]
+        sx = above_x.view(np.int8) - above_x.transpose(0, 2, 1).view(np.int8)
+        sy = above_y.view(np.int8) - above_y.transpose(0, 2, 1).view(np.int8)
+        difference[part] = np.einsum("gij,gij->g", sx, sy, dtype=np.int64) / 2  # concordant − discordant
+        tied_x, tied_y = sx == 0, sy == 0
+        x_ties[part] = (np.count_nonzero(tied_x, axis=(1, 2)) - n) / 2
+        y_ties[part] = (np.count_nonzero(tied_y, axis=(1, 2)) - n) / 2
+        joint_ties[part] = (np.count_nonzero(tied_x & tied_y, axis=(1, 2)) - n) / 2
     defined = (x_ties < total) & (y_ties < total)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.clip(difference / np.sqrt(total - x_ties) / np.sqrt(total - y_ties), -1, 1)
