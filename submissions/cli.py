@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-coverage", type=_fraction, help="reject predictions covering less than this share of cells"
     )
     _bootstrap_options(p)
+    _limit_options(p, "max_file_mb", "max_rows", "max_problems")
     p.set_defaults(func=_score)
 
     p = subparsers.add_parser("register", help="add a release (and its hidden labels) to a results store")
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-wait", action="store_true", help="only queue the submission; a worker scores it")
     _bootstrap_options(p)
+    _limit_options(p, "max_file_mb", "max_rows", "max_problems", "scoring_timeout", "per_day")
     p.set_defaults(func=_submit)
 
     p = subparsers.add_parser("worker", help="score queued submissions of a store (and rerun crashed ones)")
@@ -68,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
     _bootstrap_options(p)
+    _limit_options(p, "max_file_mb", "max_rows", "max_problems", "scoring_timeout")
     p.set_defaults(func=_worker)
 
     p = subparsers.add_parser("results", help="list the scored submissions of a store")
@@ -92,6 +95,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _bootstrap_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+_LIMIT_HELP = {
+    "max_file_mb": ("MB", float, "largest predictions file accepted"),
+    "max_rows": ("N", int, "most rows (lines) in a predictions file"),
+    "max_problems": ("N", int, "most problems reported for one file"),
+    "scoring_timeout": ("SECONDS", float, "time limit of one scoring job"),
+    "per_day": ("N", int, "submissions per submitter, and per model, in 24 hours (0: no quota)"),
+}
+
+
+def _limit_options(p: argparse.ArgumentParser, *names: str) -> None:
+    """Flags for the limits of `submissions.limits`; each defaults to its ROBUSTBOARD_* variable."""
+    from submissions.limits import ENVIRONMENT, FLAGS, Limits
+
+    for name in names:
+        metavar, kind, text = _LIMIT_HELP[name]
+        default = getattr(Limits, name)
+        shown = f"{default:,}" if isinstance(default, int) else f"{default:g}"
+        p.add_argument(
+            FLAGS[name],
+            dest=name,
+            type=kind,
+            metavar=metavar,
+            help=f"{text} (default: ${ENVIRONMENT[name]} or {shown})",
+        )
+
+
+def _limits(args: argparse.Namespace):
+    """The limits in force: the environment's, overridden by the command's flags."""
+    from submissions.limits import ENVIRONMENT, Limits
+
+    try:
+        return Limits.from_env(**{name: getattr(args, name, None) for name in ENVIRONMENT})
+    except ValueError as err:
+        raise UserError(f"limits: {err}") from None
 
 
 def _fraction(text: str) -> float:
@@ -119,13 +158,16 @@ def _user_errors(fn):
 @_user_errors
 def _score(args: argparse.Namespace) -> int:
     from submissions.formats import read_labels, read_predictions
+    from submissions.limits import using
     from submissions.metrics import score
 
-    labels = read_labels(args.labels)
-    predictions = read_predictions(args.predictions)
-    result = score(
-        labels, predictions, n_resamples=args.resamples, seed=args.seed, min_coverage=args.min_coverage
-    )
+    limits = _limits(args)
+    with using(limits):
+        labels = read_labels(args.labels)
+        predictions = read_predictions(args.predictions, limits=limits)
+        result = score(
+            labels, predictions, n_resamples=args.resamples, seed=args.seed, min_coverage=args.min_coverage
+        )
     text = dumps_json(result)
     if args.json:
         write_text(args.json, text)
@@ -150,7 +192,7 @@ def _register(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from submissions.store import open_store
 
-    store = open_store(args.store)
+    store = open_store(args.store, limits=_limits(args))
     model = {
         "name": args.model,
         "revision": args.revision,
@@ -188,7 +230,7 @@ def _worker(args: argparse.Namespace) -> int:
     from submissions.worker import run_pending, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = open_store(args.store)
+    store = open_store(args.store, limits=_limits(args))
     options = {
         "stale_after": args.stale_after,
         "heartbeat_every": args.heartbeat,

@@ -24,7 +24,8 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
-from submissions.validation import MAX_PROBLEMS, Problems
+from submissions.limits import Limits, current
+from submissions.validation import Problems
 
 KEY_COLUMNS = ("example_id", "variant_id")
 PREDICTION_COLUMNS = ("example_id", "variant_id", "prediction")
@@ -34,6 +35,18 @@ OPTIONAL_LABEL_COLUMNS = ("task", "family", *LIST_COLUMNS)
 FORMATS = ("jsonl", "csv", "parquet", "lm-eval")
 
 _STRING_SCHEMA = pa.schema([(name, pa.string()) for name in PREDICTION_COLUMNS])
+_UTF8_BOM = b"\xef\xbb\xbf"
+# Byte-order marks of encodings that are not UTF-8: named in the error instead of a parse failure.
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_PARQUET_BATCH_ROWS = 65_536
+# Parsing failures of hostile files end as one problem of the file, never as a crash: Arrow's own
+# errors, OS errors, text that is not UTF-8 (a ValueError), JSON nested deeper than the parser's stack.
+_READ_ERRORS = (pa.ArrowException, OSError, ValueError, RecursionError, MemoryError)
 
 
 # --------------------------------------------------------------------------------------------- labels
@@ -110,31 +123,38 @@ def _parse_json_lists(table: pa.Table, name: str, problems: Problems) -> pa.Tabl
 # ---------------------------------------------------------------------------------------- predictions
 
 
-def read_predictions(path: str | os.PathLike, *, format: str | None = None) -> pd.DataFrame:
+def read_predictions(
+    path: str | os.PathLike, *, format: str | None = None, limits: Limits | None = None
+) -> pd.DataFrame:
     """Read predictions: JSONL, CSV, parquet, lm-eval `samples_<task>_<time>.jsonl`, or a folder of those.
 
     `format` overrides detection (the store keeps raw files under their sha256, without a suffix).
-    Raises ValidationError listing every problem (bad JSON lines, missing columns, empty files).
+    Raises ValidationError listing every problem (bad JSON lines, missing columns, empty files, text
+    that is not UTF-8), and for a file over the size or row limits (`limits`, default
+    `submissions.limits.current()`): whatever a stranger uploads ends in a clear error, not a crash.
     """
     path = Path(path)
+    limits = limits or current()
     what = f"predictions {path.name}"
-    problems = Problems(what)
+    problems = Problems(what, limits.max_problems)
     if path.is_dir():
         files = sorted(path.rglob("samples_*.jsonl"))
         if not files:
             problems.add(str(path), "the folder has no lm-eval samples_<task>_<time>.jsonl files")
             problems.raise_if_any()
-        return _read_lmeval(files, problems, root=path)
+        _check_size(path.name, sum(f.stat().st_size for f in files), limits, problems)
+        return _read_lmeval(files, problems, root=path, limits=limits)
     if not path.is_file():
         problems.add(str(path), "no such file")
         problems.raise_if_any()
+    _check_size(path.name, path.stat().st_size, limits, problems)
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         problems.add(str(path), f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         problems.raise_if_any()
     if fmt == "lm-eval":
-        return _read_lmeval([path], problems, root=path.parent)
-    table = _read_table(path, fmt, problems, PREDICTION_COLUMNS)
+        return _read_lmeval([path], problems, root=path.parent, limits=limits)
+    table = _read_table(path, fmt, problems, PREDICTION_COLUMNS, limits=limits)
     problems.raise_if_any()
     where = np.asarray(table.column("_where")) if "_where" in table.column_names else None
     table = table.select(list(PREDICTION_COLUMNS))
@@ -154,6 +174,55 @@ def read_predictions(path: str | os.PathLike, *, format: str | None = None) -> p
     frame["_where"] = np.arange(1, len(frame) + 1) if where is None else where
     frame.attrs.update(format=fmt, unit="line" if fmt == "jsonl" else "row", source=str(path))
     return frame
+
+
+def check_size(path: str | os.PathLike, limits: Limits | None = None) -> None:
+    """Raise ValidationError when a predictions file (or lm-eval folder) is over the size limit: checked
+    before a byte of it is read into memory."""
+    path = Path(path)
+    limits = limits or current()
+    if path.is_dir():
+        size = sum(f.stat().st_size for f in path.rglob("samples_*.jsonl"))
+    elif path.is_file():
+        size = path.stat().st_size
+    else:
+        return  # the reader names the missing file
+    _check_size(path.name, size, limits, Problems(f"predictions {path.name}", limits.max_problems))
+
+
+def _check_size(name: str, size: int, limits: Limits, problems: Problems) -> None:
+    if size > limits.max_file_bytes:
+        problems.add(
+            name,
+            f"the file is {size / 2**20:,.1f} MB; the limit is {limits.max_file_mb:g} MB per submission "
+            f"(set by {limits.describe('max_file_mb')})",
+        )
+        problems.raise_if_any()
+
+
+def _check_rows(name: str, rows: int, limits: Limits | None, problems: Problems, unit: str = "rows") -> bool:
+    """True when `rows` is within the row limit; else one problem naming the limit."""
+    if limits is None or rows <= limits.max_rows:
+        return True
+    problems.add(
+        name,
+        f"the file has {rows:,} {unit}; the limit is {limits.max_rows:,} per submission "
+        f"(set by {limits.describe('max_rows')})",
+    )
+    return False
+
+
+def _encoding_problem(data: bytes) -> str | None:
+    """A message when the bytes start with the byte-order mark of an encoding other than UTF-8."""
+    for bom, name in _OTHER_BOMS:
+        if data.startswith(bom):
+            return f"the file is {name} text; save it as UTF-8"
+    return None
+
+
+def _utf8_problem(err: UnicodeDecodeError) -> str:
+    byte = f"byte 0x{err.object[err.start]:02x} at position {err.start + 1}"
+    return f"is not UTF-8 text ({byte}); save the file as UTF-8"
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -184,6 +253,10 @@ def submission_bytes(path: str | os.PathLike) -> tuple[bytes, str]:
             data = file.read_bytes()
             parts.append(data if data.endswith(b"\n") or not data else data + b"\n")
         return b"".join(parts), "lm-eval"
+    if not path.is_file():
+        problems = Problems(f"predictions {path.name}")
+        problems.add(str(path), "no such file")
+        problems.raise_if_any()
     return path.read_bytes(), detect_format(path)
 
 
@@ -199,19 +272,28 @@ def _format_of(path: Path) -> str:
 
 
 def _looks_like_lmeval(path: Path) -> bool:
+    """Whether the first non-blank line (read up to 1 MB) is an lm-eval sample record."""
     with open(path, "rb") as fh:
-        for raw in fh:
+        for _ in range(1000):
+            raw = fh.readline(1 << 20)
+            if not raw:
+                return False
             if raw.strip():
                 try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError:
+                    record = json.loads(raw.removeprefix(_UTF8_BOM).decode("utf-8"))
+                except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
                     return False
                 return isinstance(record, dict) and "doc_id" in record and "filtered_resps" in record
     return False
 
 
-def _read_table(path: Path, fmt: str, problems: Problems, required: tuple[str, ...]) -> pa.Table | None:
-    """Read one JSONL/CSV/parquet file into Arrow; every problem goes to `problems`."""
+def _read_table(
+    path: Path, fmt: str, problems: Problems, required: tuple[str, ...], *, limits: Limits | None = None
+) -> pa.Table | None:
+    """Read one JSONL/CSV/parquet file into Arrow; every problem goes to `problems`.
+
+    `limits` (predictions only) bounds the rows read; the hidden labels are the server's own files.
+    """
     where = str(path.name)
     if fmt not in ("jsonl", "csv", "parquet"):
         problems.add(where, f"unsupported file type {path.suffix!r}; use .jsonl, .csv or .parquet")
@@ -221,37 +303,89 @@ def _read_table(path: Path, fmt: str, problems: Problems, required: tuple[str, .
         return None
     try:
         if fmt == "parquet":
-            table = pq.read_table(path)
+            table = _read_parquet(path, problems, required, limits)
         elif fmt == "csv":
-            table = _read_csv(path, required)
+            table = _read_csv(path, problems, required, limits)
         else:
-            table = _read_jsonl(path, problems, required)
-            if table is None:
-                return None
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as err:
-        problems.add(where, f"cannot be read as {fmt}: {_first_line(err)}")
+            table = _read_jsonl(path, problems, required, limits)
+        if table is not None:
+            table.validate(full=True)  # e.g. parquet strings that are not UTF-8
+    except _READ_ERRORS as err:
+        problems.add(where, f"cannot be read as {fmt}: {_read_error(err)}")
+        return None
+    if table is None:
         return None
     if table.num_rows == 0:
         problems.add(where, "the file has no rows")
         return None
-    missing = [c for c in required if c not in table.column_names]
-    for name in missing:
-        problems.add(
-            f"{where}, column {name}", "is missing (columns present: " + ", ".join(table.column_names) + ")"
-        )
-    if missing:
+    names = table.column_names
+    if not _check_columns(where, names, required, problems):
+        return None
+    if not _check_rows(where, table.num_rows, limits, problems):
         return None
     unit = "line" if fmt == "jsonl" else "row"
     for name in required:
+        column = _as_text(table.column(name), f"column {name}", problems)
+        if column is None:
+            continue
+        table = table.set_column(names.index(name), name, column)
         if name == "prediction":
             continue  # an empty prediction is a missing answer, counted as wrong, not an error
-        column = pc.cast(table.column(name), pa.string())
         empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True)
         positions = np.flatnonzero(np.asarray(empty))
         if len(positions):
-            locations = [f"{unit} {n}, column {name}" for n in _numbers(table, positions[:MAX_PROBLEMS])]
+            locations = [f"{unit} {n}, column {name}" for n in _numbers(table, positions[: problems.limit])]
             problems.add_rows(locations, "is empty", total=len(positions))
-    return table
+    return None if problems else table
+
+
+def _check_columns(where: str, names: list[str], required: tuple[str, ...], problems: Problems) -> bool:
+    """Every required column present, and no column twice (which one would be meant?)."""
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.add(f"{where}, column {name}", f"appears {names.count(name)} times")
+    missing = [c for c in required if c not in names]
+    for name in missing:
+        problems.add(f"{where}, column {name}", "is missing (columns present: " + _column_list(names) + ")")
+    return not missing and len(set(names)) == len(names)
+
+
+def _as_text(column: pa.ChunkedArray, where: str, problems: Problems) -> pa.ChunkedArray | None:
+    """The column as UTF-8 strings: text, numbers (an option index), categories, bytes that are UTF-8."""
+    if pa.types.is_string(column.type):
+        return column
+    if not (
+        pa.types.is_large_string(column.type)
+        or pa.types.is_string_view(column.type)
+        or pa.types.is_integer(column.type)
+        or pa.types.is_floating(column.type)
+        or pa.types.is_dictionary(column.type)
+        or pa.types.is_binary(column.type)
+        or pa.types.is_large_binary(column.type)
+        or pa.types.is_null(column.type)
+    ):
+        problems.add(where, f"must hold text, not {column.type}")
+        return None
+    try:
+        return pc.cast(column, pa.string())
+    except _READ_ERRORS as err:
+        problems.add(where, f"must hold UTF-8 text ({_read_error(err)})")
+        return None
+
+
+def _column_list(names: list[str], shown: int = 20) -> str:
+    text = ", ".join(repr(n)[1:-1][:60] for n in names[:shown])
+    return text + (f", ... ({len(names)} columns)" if len(names) > shown else "")
+
+
+def _read_error(err: BaseException) -> str:
+    """One line about why a file could not be parsed (never a traceback)."""
+    if isinstance(err, UnicodeDecodeError) or "UTF8" in str(err) or "UTF-8" in str(err):
+        return "the text is not UTF-8; save the file as UTF-8"
+    if isinstance(err, RecursionError):
+        return "values are nested too deeply"
+    if isinstance(err, MemoryError):
+        return "it needs more memory than a submission may use (corrupt or crafted file?)"
+    return _first_line(err)[:300]
 
 
 def _numbers(table: pa.Table, positions: np.ndarray) -> list[int]:
@@ -260,50 +394,150 @@ def _numbers(table: pa.Table, positions: np.ndarray) -> list[int]:
     return (positions + 1).tolist()
 
 
-def _read_csv(path: Path, required: tuple[str, ...]) -> pa.Table:
+def _read_csv(
+    path: Path, problems: Problems, required: tuple[str, ...], limits: Limits | None
+) -> pa.Table | None:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    encoding = _encoding_problem(head)
+    if encoding:
+        problems.add(path.name, encoding)
+        return None
     # Ids and answers are text even when they look like numbers ("3" is a label, "007" an id).
     text_columns = {name: pa.string() for name in (*required, "task", "family", *LIST_COLUMNS)}
+    # One block must hold the longest row: allow rows as long as the file (bounded by max_file_mb).
+    block = max(1 << 20, min(path.stat().st_size + 1, 1 << 30))
     return pcsv.read_csv(
         path,
+        read_options=pcsv.ReadOptions(block_size=block),
         convert_options=pcsv.ConvertOptions(column_types=text_columns, strings_can_be_null=False),
     )
 
 
-def _read_jsonl(path: Path, problems: Problems, required: tuple[str, ...]) -> pa.Table | None:
+def _read_parquet(
+    path: Path, problems: Problems, required: tuple[str, ...], limits: Limits | None
+) -> pa.Table | None:
+    """Read the needed columns batch by batch, after checking the footer against itself and the limits.
+
+    A parquet footer states row counts that a crafted file can inflate (a 1 KB file claiming 10^12
+    rows makes `pq.read_table` try to allocate terabytes); the counts are checked first, and the
+    batches read are counted, so neither a lying footer nor a decompression bomb gets past the limits.
+    """
+    name = path.name
+    parquet = pq.ParquetFile(path)
+    meta = parquet.metadata
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    stated = sum(g.num_rows for g in groups)
+    # a flat column holds one value (or null) per row: its count must agree with its row group's
+    flat = [
+        (g.num_rows, g.column(j).num_values)
+        for g in groups
+        for j in range(g.num_columns)
+        if "." not in g.column(j).path_in_schema
+    ]
+    if meta.num_rows != stated or any(g.num_rows < 0 for g in groups) or any(r != v for r, v in flat):
+        problems.add(
+            name,
+            f"is a corrupt parquet file: its footer says {meta.num_rows:,} rows, its row groups "
+            f"{stated:,}, its columns {min((v for _, v in flat), default=0):,} to "
+            f"{max((v for _, v in flat), default=0):,} values",
+        )
+        return None
+    if meta.num_rows == 0:
+        problems.add(name, "the file has no rows")
+        return None
+    present = parquet.schema_arrow.names
+    if not _check_columns(name, present, required, problems) or not _check_rows(
+        name, meta.num_rows, limits, problems
+    ):
+        return None
+    wanted = [c for c in (*required, *OPTIONAL_LABEL_COLUMNS) if c in present]
+    batches, rows, size = [], 0, 0
+    budget = limits.max_file_bytes * 4 if limits is not None else None
+    for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=wanted, use_threads=False):
+        rows += batch.num_rows
+        size += batch.nbytes
+        if not _check_rows(name, rows, limits, problems):
+            return None
+        if budget is not None and size > budget:
+            problems.add(
+                name,
+                f"decodes to more than {budget / 2**20:,.0f} MB of data (4 times the file-size limit, "
+                f"{limits.describe('max_file_mb')}): a compressed bomb, or too large a submission",
+            )
+            return None
+        batches.append(batch)
+    if rows != meta.num_rows:
+        problems.add(
+            name, f"is a corrupt parquet file: its footer says {meta.num_rows:,} rows, it holds {rows:,}"
+        )
+        return None
+    schema = parquet.schema_arrow
+    schema = pa.schema([schema.field(c) for c in wanted])
+    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+
+
+def _read_jsonl(
+    path: Path, problems: Problems, required: tuple[str, ...], limits: Limits | None = None
+) -> pa.Table | None:
     """Fast path through Arrow's JSON reader; on any parse error, a line-by-line pass finds every bad line."""
     data = path.read_bytes()
+    encoding = _encoding_problem(data)
+    if encoding:
+        problems.add(path.name, encoding)
+        return None
+    data = data.removeprefix(_UTF8_BOM)
     lines = data.split(b"\n")
     nonblank = np.flatnonzero([bool(line.strip()) for line in lines]) + 1
     if len(nonblank) == 0:
         problems.add(path.name, "the file is empty")
         return None
+    if not _check_rows(path.name, len(nonblank), limits, problems, unit="lines"):
+        return None
     if required == PREDICTION_COLUMNS:
         options = pjson.ParseOptions(explicit_schema=_STRING_SCHEMA, unexpected_field_behavior="ignore")
     else:
         options = pjson.ParseOptions()
+    # One block must hold the longest line: allow lines as long as the file (bounded by max_file_mb).
+    block = max(1 << 20, min(len(data) + 1, 1 << 30))
     try:
-        table = pjson.read_json(pa.BufferReader(data), parse_options=options)
-    except pa.ArrowInvalid:
-        table = _read_jsonl_slowly(path.name, lines, problems, required)
-        if table is None:
-            return None
-    if table.num_rows != len(nonblank):  # defensive: Arrow skipped or merged lines
-        table = _read_jsonl_slowly(path.name, lines, problems, required)
+        table = pjson.read_json(
+            pa.BufferReader(data), read_options=pjson.ReadOptions(block_size=block), parse_options=options
+        )
+        table.validate(full=True)  # Arrow's JSON reader lets bytes that are not UTF-8 into strings
+    except _READ_ERRORS:
+        table = None
+    if table is None or table.num_rows != len(nonblank):  # a bad line, or Arrow skipped/merged lines
+        table = _read_jsonl_slowly(lines, problems, required)
         if table is None:
             return None
     return table.append_column("_where", pa.array(nonblank, pa.int64()))
 
 
-def _read_jsonl_slowly(name: str, lines: list[bytes], problems: Problems, required: tuple[str, ...]):
-    """Parse line by line: report every malformed line, accept numbers where text is expected."""
+def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[str, ...]):
+    """Parse line by line: report every malformed line, accept numbers where text is expected.
+
+    Predictions keep only their three fields (anything else in a record is ignored, so no stranger's
+    nested value reaches Arrow); labels keep their optional columns.
+    """
+    keep = required if required == PREDICTION_COLUMNS else (*required, *OPTIONAL_LABEL_COLUMNS)
     records: list[dict[str, Any]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            problems.add(f"line {number}", f"is not valid JSON ({err.msg if hasattr(err, 'msg') else err})")
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            problems.add(f"line {number}", _utf8_problem(err))
+            continue
+        except json.JSONDecodeError as err:
+            problems.add(f"line {number}", f"is not valid JSON ({err.msg} at column {err.colno})")
+            continue
+        except RecursionError:
+            problems.add(f"line {number}", "is JSON nested too deeply")
+            continue
+        except ValueError as err:  # e.g. an integer of more digits than Python converts
+            problems.add(f"line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
             continue
         if not isinstance(record, dict):
             problems.add(f"line {number}", f"is a JSON {type(record).__name__}, not an object")
@@ -315,7 +549,10 @@ def _read_jsonl_slowly(name: str, lines: list[bytes], problems: Problems, requir
                 record[key] = None
             elif value is not None and not isinstance(value, str):
                 record[key] = str(value)
-        records.append(record)
+            elif isinstance(value, str) and not _is_unicode(value):
+                problems.add(f"line {number}, field {key}", _SURROGATE)
+                record[key] = None
+        records.append({key: record[key] for key in keep if key in record})
     if problems:
         return None
     columns = {key: pa.array([r.get(key) for r in records], pa.string()) for key in required}
@@ -323,9 +560,21 @@ def _read_jsonl_slowly(name: str, lines: list[bytes], problems: Problems, requir
         values = [r.get(key) for r in records]
         try:
             columns[key] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except _READ_ERRORS:
             columns[key] = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+_SURROGATE = "holds an unpaired surrogate escape (e.g. \\ud800): not valid Unicode text"
+
+
+def _is_unicode(text: str) -> bool:
+    """False for strings JSON can carry but UTF-8 cannot (unpaired surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _first_line(err: BaseException) -> str:
@@ -336,7 +585,9 @@ def _first_line(err: BaseException) -> str:
 # --------------------------------------------------------------------------------------------- lm-eval
 
 
-def _read_lmeval(files: list[Path], problems: Problems, *, root: Path) -> pd.DataFrame:
+def _read_lmeval(
+    files: list[Path], problems: Problems, *, root: Path, limits: Limits | None = None
+) -> pd.DataFrame:
     """Turn lm-eval `--log_samples` records into prediction rows.
 
     The record format is lm-eval's (evaluator.py + EvaluationTracker.save_results_samples):
@@ -356,6 +607,7 @@ def _read_lmeval(files: list[Path], problems: Problems, *, root: Path) -> pd.Dat
     """
     rows: list[tuple[str | None, str | None, str | None, int, int, str]] = []
     names = [str(f.relative_to(root)) if f.is_relative_to(root) else f.name for f in files]
+    total_lines = 0
     for file_index, (file, name) in enumerate(zip(files, names, strict=True)):
         try:
             data = file.read_bytes()
@@ -365,14 +617,31 @@ def _read_lmeval(files: list[Path], problems: Problems, *, root: Path) -> pd.Dat
         if not data.strip():
             problems.add(name, "the file is empty")
             continue
+        encoding = _encoding_problem(data)
+        if encoding:
+            problems.add(name, encoding)
+            continue
+        lines = data.removeprefix(_UTF8_BOM).split(b"\n")
+        total_lines += len(lines) - (lines[-1] == b"")
+        if not _check_rows(name, total_lines, limits, problems, unit="lines"):
+            break
         parsed = []
-        for number, line in enumerate(data.split(b"\n"), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                problems.add(f"{name}: line {number}", "is not valid JSON")
+                record = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                problems.add(f"{name}: line {number}", _utf8_problem(err))
+                continue
+            except json.JSONDecodeError as err:
+                problems.add(f"{name}: line {number}", f"is not valid JSON ({err.msg} at column {err.colno})")
+                continue
+            except RecursionError:
+                problems.add(f"{name}: line {number}", "is JSON nested too deeply")
+                continue
+            except ValueError as err:  # e.g. an integer of more digits than Python converts
+                problems.add(f"{name}: line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
                 continue
             if not isinstance(record, dict):
                 problems.add(f"{name}: line {number}", "is not a JSON object")
@@ -396,7 +665,14 @@ def _read_lmeval(files: list[Path], problems: Problems, *, root: Path) -> pd.Dat
                     "release's lm-eval tasks (robustboard lmeval)",
                 )
                 continue
-            prediction = _lmeval_prediction(record, where, problems)
+            try:
+                prediction = _lmeval_prediction(record, where, problems)
+            except RecursionError:
+                problems.add(where, "its response is nested too deeply")
+                continue
+            if not all(_is_unicode(v) for v in (example_id, variant_id, prediction) if v is not None):
+                problems.add(where, _SURROGATE)
+                continue
             rows.append((example_id, variant_id, prediction, number, file_index, chosen))
     problems.raise_if_any()
     if not rows:
@@ -459,6 +735,10 @@ def _gen_args_index(key: str) -> int:
 
 
 def _first_scalar(item: Any) -> Any:
+    """The first scalar of a nested list (lm-eval stores a response as `[loglikelihood, is_greedy]`);
+    None for an empty list."""
     while isinstance(item, list | tuple):
+        if not item:
+            return None
         item = item[0]
     return item

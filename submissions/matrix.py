@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from submissions.extract import FAILED, MISSING, Extraction, extract_answers, gold_positions
-from submissions.validation import MAX_PROBLEMS, Problems
+from submissions.validation import Problems
 
 ORIGINAL = "original"
 
@@ -150,7 +150,9 @@ def _label_grid(labels: pd.DataFrame) -> _Grid:
     if (example_codes < 0).any() or (slot_codes < 0).any():
         rows = np.flatnonzero((example_codes < 0) | (slot_codes < 0))
         problems.add_rows(
-            [f"labels row {r + 1}" for r in rows[:MAX_PROBLEMS]], "has no example_id or variant_id", len(rows)
+            [f"labels row {r + 1}" for r in rows[: problems.limit]],
+            "has no example_id or variant_id",
+            len(rows),
         )
         problems.raise_if_any()
     slot_names = np.asarray(slot_names, dtype=object)
@@ -167,7 +169,7 @@ def _label_grid(labels: pd.DataFrame) -> _Grid:
         duplicated = pd.Series(cell).duplicated(keep="first").to_numpy()
         rows = np.flatnonzero(duplicated)
         problems.add_rows(
-            [f"labels row {r + 1} ({_pair(labels, r)})" for r in rows[:MAX_PROBLEMS]],
+            [f"labels row {r + 1} ({_pair(labels, r)})" for r in rows[: problems.limit]],
             "duplicates an earlier label row",
             len(rows),
         )
@@ -176,7 +178,7 @@ def _label_grid(labels: pd.DataFrame) -> _Grid:
         problems.add_rows(
             [
                 f"example_id {example_ids[h // k]!r}, variant_id {slot_names[h % k]!r}"
-                for h in holes[:MAX_PROBLEMS]
+                for h in holes[: problems.limit]
             ],
             "has no label row: labels must be a complete examples × slots grid",
             len(holes),
@@ -233,21 +235,21 @@ def _prediction_cells(predictions: pd.DataFrame, grid: _Grid) -> _Cells:
             "in this release: are these predictions for a different release or version?",
         )
     rows = np.flatnonzero(unknown)
-    for r in rows[:MAX_PROBLEMS]:
+    for r in rows[: problems.limit]:
         eid, vid = predictions["example_id"].iat[r], predictions["variant_id"].iat[r]
         what, value = ("variant_id", vid) if example[r] >= 0 else ("example_id", eid)
         problems.add(where(r), f"unknown {what} {value!r}: ({eid!r}, {vid!r}) is not in the release")
-    problems.more(len(rows) - MAX_PROBLEMS)
+    problems.more(len(rows) - problems.limit)
     rows = np.flatnonzero(duplicated)
     if len(rows):
         first = pd.Series(np.arange(len(cell))).groupby(cell).transform("min").to_numpy()
-        for r in rows[:MAX_PROBLEMS]:
+        for r in rows[: problems.limit]:
             problems.add(
                 where(r),
                 f"duplicate prediction for (example_id {predictions['example_id'].iat[r]!r}, variant_id "
                 f"{predictions['variant_id'].iat[r]!r}); first given at {where(first[r])}",
             )
-        problems.more(len(rows) - MAX_PROBLEMS)
+        problems.more(len(rows) - problems.limit)
     problems.raise_if_any()
     accepted = np.flatnonzero(~unknown)
     return _Cells(cell=cell[accepted], row=accepted)
@@ -294,7 +296,7 @@ def _check_gold(gold_at: np.ndarray, labels: pd.DataFrame) -> None:
         problems = Problems("labels")
         # Never print the gold value itself: error messages are public.
         problems.add_rows(
-            [f"labels row {r + 1} ({_pair(labels, r)})" for r in rows[:MAX_PROBLEMS]],
+            [f"labels row {r + 1} ({_pair(labels, r)})" for r in rows[: problems.limit]],
             "gold is not one of the slot's answer labels",
             len(rows),
         )

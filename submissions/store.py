@@ -22,10 +22,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,17 +35,26 @@ import pandas as pd
 
 from robustboard.atomic import dumps_json, write_bytes
 from robustboard.hashing import sha256_bytes, sha256_file
-from submissions.formats import read_labels, read_predictions, submission_bytes
+from submissions.formats import check_size, read_labels, read_predictions, submission_bytes
+from submissions.limits import Limits, using
 from submissions.matrix import build_matrix
 from submissions.metrics import check_coverage
-from submissions.validation import validate_model
+from submissions.validation import Problems, validate_model
 
 STATUSES = ("PENDING", "RUNNING", "FINISHED", "FAILED")
 HF_SCHEME = "hf://"
+# What users may type where the store builds a path from it: nothing else reaches the file system.
+SUBMISSION_ID = re.compile(r"^[0-9a-f]{16}$")
+RELEASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}@[A-Za-z0-9][A-Za-z0-9._+-]{0,49}$")
+QUOTA_WINDOW = timedelta(hours=24)
 
 
 class StoreError(Exception):
     """A problem with the store or a release reference (not with a submission's content)."""
+
+
+class ConflictError(StoreError):
+    """Another writer changed a file this process was about to write; nothing was written."""
 
 
 @runtime_checkable
@@ -82,7 +93,13 @@ class LocalBackend:
 
     def write_files(self, files: Mapping[str, bytes], *, message: str) -> None:
         for path, data in files.items():
-            write_bytes(self._path(path), data)
+            try:
+                write_bytes(self._path(path), data)
+            except OSError as err:  # a full disk, a read-only mount: the file is left as it was
+                raise StoreError(
+                    f"cannot write {path} in the store {self.uri}: {err.strerror or err}; nothing of it "
+                    "was written (the store is unchanged from this file on)"
+                ) from None
 
     def list_files(self, folder: str) -> list[str]:
         directory = self._path(folder)
@@ -96,8 +113,9 @@ class LocalBackend:
         return self._path(path).is_file()
 
 
-def open_store(uri: str) -> Store:
-    """A store from a folder path or `hf://ORG/NAME` (a Hub dataset repo)."""
+def open_store(uri: str, *, limits: Limits | None = None) -> Store:
+    """A store from a folder path or `hf://ORG/NAME` (a Hub dataset repo); `limits` default to the
+    environment's (`submissions.limits`)."""
     if uri.startswith(HF_SCHEME):
         repo_id = uri[len(HF_SCHEME) :].strip("/")
         try:
@@ -106,8 +124,8 @@ def open_store(uri: str) -> Store:
             raise StoreError(
                 f"{uri}: Hub stores need submissions/store_hub.py, which is not installed"
             ) from err
-        return Store(HubBackend(repo_id))
-    return Store(LocalBackend(uri))
+        return Store(HubBackend(repo_id), limits=limits)
+    return Store(LocalBackend(uri), limits=limits)
 
 
 def now() -> str:
@@ -124,9 +142,13 @@ def submission_id(raw_sha256: str, release: str, model_name: str, model_revision
 
 
 class Store:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, limits: Limits | None = None) -> None:
         self.backend = backend
+        self.limits = limits if limits is not None else Limits.from_env()
         self._labels_cache: dict[str, pd.DataFrame] = {}
+        # Quota check and request write happen under this lock, so that concurrent submissions in one
+        # process (the app's request threads) cannot all pass the same quota check.
+        self._submit_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ releases
 
@@ -189,7 +211,7 @@ class Store:
 
     def release(self, ref: str) -> dict:
         path = f"releases/{ref}.json"
-        if "@" not in ref or not self.backend.exists(path):
+        if not RELEASE_REF.match(ref or "") or not self.backend.exists(path):
             known = ", ".join(f"{r['name']}@{r['version']}" for r in self.releases()) or "none"
             raise StoreError(f"release {ref!r} is not registered in {self.backend.uri} (registered: {known})")
         return json.loads(self.backend.read_bytes(path))
@@ -219,26 +241,30 @@ class Store:
     ) -> dict:
         """Validate a predictions file against the release, keep it, and queue it (PENDING).
 
-        Raises ValidationError (bad model metadata or predictions) before anything is written.
-        Idempotent: the same file for the same release, model and revision is the same submission;
-        its existing request is returned (a FAILED one is queued again).
+        Raises ValidationError (bad model metadata or predictions, a file over the size or row limits,
+        a submitter or model over its daily quota) before anything is written. Idempotent: the same
+        file for the same release, model and revision is the same submission; its existing request is
+        returned (a FAILED one is queued again). The raw file is kept under its sha256 only: the name
+        it was uploaded under is recorded as text, never used as a path.
         """
         entry = self.release(release)
         meta = validate_model({**dict(model), "submitter": submitter})
+        check_size(path, self.limits)
         data, raw_format = submission_bytes(path)
         raw_sha256 = sha256_bytes(data)
         sid = submission_id(raw_sha256, release, meta["name"], meta["revision"])
         request_path = f"requests/{sid}.json"
-        if self.backend.exists(request_path):
-            request = json.loads(self.backend.read_bytes(request_path))
-            if request["status"] != "FAILED":
-                return request
-            request.update(status="PENDING", reason="resubmitted after failure", attempts=0, worker=None)
-            self.write_request(request, message=f"Requeue submission {sid}")
-            return request
-        predictions = read_predictions(path, format=raw_format if Path(path).is_file() else None)
-        matrix = build_matrix(self.labels(entry), predictions, families=families_of(entry))
-        check_coverage(matrix, min_coverage)
+        with self._submit_lock:
+            existing = self._existing(request_path)
+            if existing is not None:
+                return existing
+            self._check_quota(meta)
+        predictions = read_predictions(
+            path, format=raw_format if Path(path).is_file() else None, limits=self.limits
+        )
+        with using(self.limits):
+            matrix = build_matrix(self.labels(entry), predictions, families=families_of(entry))
+            check_coverage(matrix, min_coverage)
         request = {
             "submission_id": sid,
             "status": "PENDING",
@@ -257,10 +283,58 @@ class Store:
             "submitter": meta["submitter"],
             "min_coverage": min_coverage,
         }
-        files = {} if self.backend.exists(f"raw/{raw_sha256}") else {f"raw/{raw_sha256}": data}
-        files[request_path] = dumps_json(request).encode()
-        self.backend.write_files(files, message=f"Submit {meta['name']} for {release} ({sid})")
+        with self._submit_lock:
+            existing = self._existing(request_path)  # the same file, submitted meanwhile
+            if existing is not None:
+                return existing
+            self._check_quota(meta)
+            request["submitted_at"] = now()
+            files = {} if self.backend.exists(f"raw/{raw_sha256}") else {f"raw/{raw_sha256}": data}
+            files[request_path] = dumps_json(request).encode()
+            self.backend.write_files(files, message=f"Submit {meta['name']} for {release} ({sid})")
         return request
+
+    def _existing(self, request_path: str) -> dict | None:
+        """The request already at `request_path` (a FAILED one queued again), or None."""
+        if not self.backend.exists(request_path):
+            return None
+        request = json.loads(self.backend.read_bytes(request_path))
+        if request["status"] == "FAILED":
+            sid = request["submission_id"]
+            request.update(status="PENDING", reason="resubmitted after failure", attempts=0, worker=None)
+            self.write_request(request, message=f"Requeue submission {sid}")
+        return request
+
+    def _check_quota(self, meta: Mapping[str, Any]) -> None:
+        """At most `limits.per_day` submissions per submitter, and per model, in any 24 hours.
+
+        Every scored submission reveals a little about the hidden labels (its accuracy is a count of
+        right answers), so a stranger who could submit without bound could recover labels by
+        submitting variants that differ in one answer; the quota bounds that rate. Resubmitting the
+        same file is the same submission and does not count.
+        """
+        limit = self.limits.per_day
+        if not limit:
+            return
+        since = datetime.now(UTC) - QUOTA_WINDOW
+        recent = [
+            r for r in self.requests() if r.get("submitted_at") and parse_time(r["submitted_at"]) > since
+        ]
+        problems = Problems("submission quota")
+        for field, who, value in (
+            ("submitter", "submitter", meta["submitter"]),
+            ("name", "model", meta["name"]),
+        ):
+            mine = sorted(r["submitted_at"] for r in recent if _quota_key(r, field) == value.casefold())
+            if len(mine) >= limit:
+                again = parse_time(mine[-limit]) + QUOTA_WINDOW
+                problems.add(
+                    f"field {field}",
+                    f"{who} {value!r} already has {len(mine)} submissions in the last 24 hours; the limit is "
+                    f"{limit} per day ({self.limits.describe('per_day')}); the next one is accepted from "
+                    f"{again.strftime('%Y-%m-%d %H:%M')} UTC",
+                )
+        problems.raise_if_any()
 
     def requests(self, status: str | None = None) -> list[dict]:
         records = [json.loads(self.backend.read_bytes(p)) for p in self.backend.list_files("requests")]
@@ -268,6 +342,7 @@ class Store:
         return sorted(records, key=lambda r: (r.get("submitted_at") or "", r["submission_id"]))
 
     def request(self, sid: str) -> dict:
+        _check_submission_id(sid, self.backend.uri)
         try:
             return json.loads(self.backend.read_bytes(f"requests/{sid}.json"))
         except FileNotFoundError:
@@ -303,12 +378,14 @@ class Store:
         )
 
     def result(self, sid: str) -> dict:
+        _check_submission_id(sid, self.backend.uri)
         try:
             return json.loads(self.backend.read_bytes(f"results/{sid}.json"))
         except FileNotFoundError:
             raise StoreError(f"no result for submission {sid!r} in {self.backend.uri}") from None
 
     def details(self, sid: str) -> pd.DataFrame:
+        _check_submission_id(sid, self.backend.uri)
         try:
             data = self.backend.read_bytes(f"details/{sid}.parquet")
         except FileNotFoundError:
@@ -325,6 +402,19 @@ class Store:
             path = Path(tmp) / "submission"
             path.write_bytes(data)
             yield path
+
+
+def _quota_key(request: Mapping[str, Any], field: str) -> str:
+    value = request.get("submitter") if field == "submitter" else (request.get("model") or {}).get("name")
+    return str(value or "").casefold()
+
+
+def _check_submission_id(sid: str, uri: str) -> None:
+    """Submission ids arrive from users (status, model and compare lookups) and become paths: only the
+    16 hex digits of a real id get that far."""
+    if not isinstance(sid, str) or not SUBMISSION_ID.match(sid):
+        shown = repr(sid)[:40]
+        raise StoreError(f"no submission {shown} in {uri} (a submission id is 16 hex digits)")
 
 
 # -------------------------------------------------------------------------------------- references

@@ -30,14 +30,14 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from huggingface_hub.utils.sha import git_hash
 
 from robustboard import hub
-from submissions.store import HF_SCHEME, StoreError
+from submissions.store import HF_SCHEME, ConflictError, StoreError
 
 REPO_TYPE = "dataset"
 BRANCH = "main"
 _CONTENT_CACHE_BYTES = 64 * 1024 * 1024
 
 
-class StoreConflictError(StoreError):
+class StoreConflictError(ConflictError):
     """A file this process read changed on the Hub before it could write it back; nothing was written."""
 
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-# How many problems a ValidationError keeps, and how many its message shows.
-MAX_PROBLEMS = 200
+from submissions import limits as _limits
+
+# How many problems a ValidationError keeps by default (configurable: `submissions.limits`), and how
+# many its message shows.
+MAX_PROBLEMS = _limits.Limits.max_problems
 SHOWN_PROBLEMS = 20
 
 MODEL_TYPES = ("pretrained", "fine-tuned", "instruction-tuned", "rl-tuned", "baseline", "other")
@@ -36,10 +39,11 @@ class Problem:
 
 
 class ValidationError(Exception):
-    """Bad input. `problems` lists every problem found (up to MAX_PROBLEMS); `n_problems` counts all."""
+    """Bad input. `problems` lists the problems found (up to the max_problems limit); `n_problems`
+    counts all."""
 
     def __init__(self, problems: Iterable[Problem], *, what: str = "input", n_problems: int | None = None):
-        self.problems = list(problems)[:MAX_PROBLEMS]
+        self.problems = list(problems)
         self.n_problems = max(n_problems or 0, len(self.problems))
         self.what = what
         super().__init__(self._message())
@@ -50,26 +54,32 @@ class ValidationError(Exception):
         lines = [f"  {p}" for p in self.problems[:SHOWN_PROBLEMS]]
         if count > SHOWN_PROBLEMS:
             lines.append(f"  ... and {count - SHOWN_PROBLEMS} more")
+        if count > len(self.problems):
+            lines.append(
+                f"  (only the first {len(self.problems)} problems are reported; the limit is set by "
+                f"{_limits.ENVIRONMENT['max_problems']} or {_limits.FLAGS['max_problems']})"
+            )
         return "\n".join([head, *lines])
 
 
 class Problems:
-    """A bounded collector: keeps the first MAX_PROBLEMS and counts the rest."""
+    """A bounded collector: keeps the first `limit` problems (the max_problems limit) and counts the rest."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, limit: int | None = None) -> None:
         self.what = what
+        self.limit = limit if limit is not None else _limits.current().max_problems
         self.items: list[Problem] = []
         self.count = 0
 
     def add(self, location: str, message: str) -> None:
         self.count += 1
-        if len(self.items) < MAX_PROBLEMS:
+        if len(self.items) < self.limit:
             self.items.append(Problem(location, message))
 
     def add_rows(self, locations: list[str], message: str, total: int | None = None) -> None:
         """The same problem at many places; `locations` may be truncated, `total` is the true count."""
         for location in locations:
-            if len(self.items) >= MAX_PROBLEMS:
+            if len(self.items) >= self.limit:
                 break
             self.items.append(Problem(location, message))
         self.count += len(locations) if total is None else total

@@ -10,7 +10,14 @@ worker that died; the next worker claims it again and reruns it from the raw fil
 and details are keyed by submission id, a rerun overwrites, never duplicates, whatever the crashed
 run may already have written; `Store.results()` lists only FINISHED submissions, so a half-finished
 run is never shown. After MAX_ATTEMPTS interrupted runs a request is FAILED instead of looping.
-Two workers racing for one request can at worst both score it, writing the same result twice.
+On a Hub store two workers racing for one request cannot both claim it: the loser's claim is
+refused as a conflict (`ConflictError`) and it moves on to the next request. On a local folder
+they can at worst both score it, writing the same result twice.
+
+Each job has a time limit (`Limits.scoring_timeout`): past it the request is FAILED with a message
+naming the limit. Scoring runs in a daemon thread the worker stops waiting for; Python cannot stop
+that thread, so it finishes (or not) in the background and its result is thrown away: nothing it
+computes is ever written. Input limits (file size, rows) keep such a job bounded in the first place.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ from datetime import UTC, datetime
 from robustboard import __version__
 from robustboard.atomic import dumps_json
 from submissions.formats import read_predictions
+from submissions.limits import using
 from submissions.matrix import build_matrix
 from submissions.metrics import check_coverage, details_frame, score_matrix
-from submissions.store import Store, StoreError, families_of, now, parse_time
+from submissions.store import ConflictError, Store, StoreError, families_of, now, parse_time
 from submissions.validation import ValidationError
 
 SCORER_VERSION = f"robustboard-scorer {__version__}"
@@ -85,6 +93,11 @@ def claimable(store: Store, *, stale_after: float) -> list[dict]:
 def claim_next(
     store: Store, *, worker_id: str, stale_after: float, wanted: set[str] | None = None
 ) -> dict | None:
+    """Claim the oldest claimable request (write it RUNNING under this worker) and return it.
+
+    A claim another worker made first (the store refuses the write as a conflict) is skipped: that
+    worker scores it, this one moves on to the next request.
+    """
     for request in claimable(store, stale_after=stale_after):
         if wanted is not None and request["submission_id"] not in wanted:
             continue
@@ -96,7 +109,10 @@ def claim_next(
                 reason=f"scoring was interrupted {request['attempts']} times (worker crashed or was killed)",
                 finished_at=now(),
             )
-            store.write_request(request, message=f"Give up on submission {sid}")
+            try:
+                store.write_request(request, message=f"Give up on submission {sid}")
+            except ConflictError:
+                log.info("submission %s was changed by another worker; skipping it", sid)
             continue
         stamp = now()
         request.update(
@@ -109,7 +125,11 @@ def claim_next(
             attempts=request.get("attempts", 0) + 1,
             worker=worker_id,
         )
-        store.write_request(request, message=f"Start scoring submission {sid}")
+        try:
+            store.write_request(request, message=f"Start scoring submission {sid}")
+        except ConflictError:
+            log.info("submission %s was claimed by another worker first; trying the next one", sid)
+            continue
         return request
     return None
 
@@ -146,6 +166,42 @@ class _Heartbeat:
         self.thread.join()
 
 
+class ScoringTimeout(Exception):
+    """A scoring job ran past the time limit."""
+
+
+def _compute(store: Store, request: dict, *, n_resamples: int, seed: int):
+    """Everything a job computes: (release entry, matrix, score object). Writes nothing."""
+    with using(store.limits):
+        release = store.release(request["release"])
+        labels = store.labels(release)
+        with store.raw_file(request) as raw:
+            predictions = read_predictions(raw, format=request["raw_format"], limits=store.limits)
+        matrix = build_matrix(labels, predictions, families=families_of(release))
+        check_coverage(matrix, request.get("min_coverage"))
+        return release, matrix, score_matrix(matrix, n_resamples=n_resamples, seed=seed)
+
+
+def _within(seconds: float, fn, *args, **kwargs):
+    """Run `fn` in a daemon thread and return its result, or raise ScoringTimeout after `seconds`."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as err:  # handed to the waiting thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name="scoring", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise ScoringTimeout
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def score_request(
     store: Store, request: dict, *, heartbeat_every: float, n_resamples: int, seed: int
 ) -> dict:
@@ -153,15 +209,18 @@ def score_request(
     sid = request["submission_id"]
     started = time.perf_counter()
     failure = None
+    limit = store.limits.scoring_timeout
     with _Heartbeat(store, request, heartbeat_every):
         try:
-            release = store.release(request["release"])
-            labels = store.labels(release)
-            with store.raw_file(request) as raw:
-                predictions = read_predictions(raw, format=request["raw_format"])
-            matrix = build_matrix(labels, predictions, families=families_of(release))
-            check_coverage(matrix, request.get("min_coverage"))
-            scored = score_matrix(matrix, n_resamples=n_resamples, seed=seed)
+            release, matrix, scored = _within(
+                limit, _compute, store, request, n_resamples=n_resamples, seed=seed
+            )
+        except ScoringTimeout:
+            log.warning("scoring submission %s passed the time limit of %g s", sid, limit)
+            failure = (
+                f"scoring took longer than the time limit of {limit:g} s per job "
+                f"({store.limits.describe('scoring_timeout')}); the raw file is kept"
+            )
         except (ValidationError, StoreError) as err:
             failure = str(err)
         except Exception as err:  # a scorer bug must not lose the request: record it, keep the raw file
@@ -190,22 +249,41 @@ def score_request(
     buffer = io.BytesIO()
     details_frame(matrix).to_parquet(buffer, index=False)
     stamp = now()
-    request.update(status="FINISHED", reason="", heartbeat_at=stamp, finished_at=stamp)
-    store.backend.write_files(
-        {
-            f"details/{sid}.parquet": buffer.getvalue(),
-            f"results/{sid}.json": dumps_json(result).encode(),
-            f"requests/{sid}.json": dumps_json(request).encode(),
-        },
-        message=f"Result for {request['model']['name']} on {request['release']} ({sid})",
-    )
+    finished = {**request, "status": "FINISHED", "reason": "", "heartbeat_at": stamp, "finished_at": stamp}
+    try:
+        store.backend.write_files(
+            {
+                f"details/{sid}.parquet": buffer.getvalue(),
+                f"results/{sid}.json": dumps_json(result).encode(),
+                f"requests/{sid}.json": dumps_json(finished).encode(),
+            },
+            message=f"Result for {request['model']['name']} on {request['release']} ({sid})",
+        )
+    except StoreError as err:
+        # The request (written last) is not FINISHED, so no result is visible. Queue it again at once
+        # if the store still takes a small write; else it stays RUNNING and is rerun once stale.
+        requeued = {**request, "status": "PENDING", "reason": f"the result could not be written: {err}"}
+        try:
+            store.write_request(requeued, message=f"Requeue submission {sid}")
+        except StoreError:
+            log.warning("submission %s stays RUNNING until its heartbeat is stale", sid)
+        raise StoreError(f"submission {sid} was scored but its result could not be written: {err}") from None
+    request.update(finished)
     return request
 
 
 def serve(store: Store, *, interval: float, **options) -> None:
-    """Poll forever: score whatever is claimable, then sleep `interval` seconds."""
+    """Poll forever: score whatever is claimable, then sleep `interval` seconds.
+
+    A store that cannot be read or written for a while (the Hub down, a full disk) is logged and
+    retried on the next poll; the worker itself keeps running.
+    """
     while True:
-        done = run_pending(store, **options)
+        try:
+            done = run_pending(store, **options)
+        except StoreError as err:
+            log.error("%s; retrying in %g s", err, interval)
+            done = []
         for request in done:
             log.info("%s %s %s", request["submission_id"], request["status"], request.get("reason") or "")
         if not done:
