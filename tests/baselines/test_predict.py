@@ -203,7 +203,7 @@ def test_a_killed_run_resumes_without_asking_finished_prompts_again(stub, tmp_pa
     release = open_release(write_release(tmp_path / "r", "multiple_choice", rows))
     stub.state.delay = 0.1
     cache_dir, out = tmp_path / "cache", tmp_path / "preds.jsonl"
-    command = [sys.executable, "-m", "robustboard.cli", "predict", str(release.path), "--endpoint", stub.url]
+    command = [sys.executable, "-m", "robustboard", "predict", str(release.path), "--endpoint", stub.url]
     command += ["--model", "stub-model", "--out", str(out), "--cache", str(cache_dir), "--concurrency", "2"]
     cfg = config(stub, tmp_path, cache_dir=cache_dir)
     cache_file = ResponseCache(cfg).path

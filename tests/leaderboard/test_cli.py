@@ -46,7 +46,7 @@ def test_serve_starts_the_app_on_the_given_port(store_copy):
         port = sock.getsockname()[1]
     env = {**os.environ, "ROBUSTBOARD_WORKER": "0"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "robustboard.cli", "serve", "--store", str(store_copy), "--port", str(port)],
+        [sys.executable, "-m", "robustboard", "serve", "--store", str(store_copy), "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
