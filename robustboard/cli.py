@@ -22,7 +22,13 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robustboard", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="robustboard",
+        description=(
+            "Build versioned, perturbed benchmark releases; score model predictions for accuracy and "
+            "robustness against hidden labels; serve the leaderboard. Start with `robustboard demo`."
+        ),
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
