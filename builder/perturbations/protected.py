@@ -75,9 +75,11 @@ def normalized_tokens(text: str) -> list[str]:
     """The tokens of `text` with contractions expanded and case folded: the form protection compares.
 
     Tokens are cut before case folding, so a character whose folded form is two characters
-    ("İ" -> "i" + combining dot) cannot split a word differently in the two texts compared.
+    ("İ" -> "i" + combining dot) cannot split a word differently in the two texts compared. Folding
+    goes through upper case first because some lower-case letters have no way back: the casing
+    slot's "ı".upper() is "I", whose casefold is "i", not "ı".
     """
-    return [t.casefold() for t in _tokens(text)]
+    return [t.upper().casefold() for t in _tokens(text)]
 
 
 def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[str]:

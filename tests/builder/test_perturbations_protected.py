@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.perturbations import altered_protected_tokens, protected_tokens
+from builder.perturbations import altered_protected_tokens, create, protected_tokens
 from builder.perturbations.protected import WORD, normalized_tokens
 from builder.perturbations.text import editable_words, word_pieces
 from tests.builder.perturbation_data import classification, mc
@@ -111,3 +112,11 @@ def test_editable_words_never_include_a_protected_token(question, choices):
     protected = protected_tokens(example, stopwords=True)
     pieces = word_pieces(question)
     assert not {pieces[i] for i in editable_words(question, protected)} & protected
+
+
+def test_casing_round_trips_of_letters_without_a_lower_case_twin_are_not_alterations():
+    # real tweet_eval sentiment test row 8206: the dotless ı upper-cases to I, which folds to i
+    original = classification("so najibrazakı said No to 3 of them")
+    upper = create("casing", mode="upper").perturb(original, random.Random(0))
+    assert upper.text == "SO NAJIBRAZAKI SAID NO TO 3 OF THEM"
+    assert altered_protected_tokens(original, upper) == []
