@@ -151,7 +151,9 @@ def build(board: Board, demo: gr.Blocks) -> None:
     release_choices = [analysis.LATEST, analysis.ALL, *snapshot.release_choices()]
     default_release = snapshot.default_release() or analysis.LATEST
     with gr.Row(equal_height=True):
-        search = gr.Textbox(label="Search", placeholder="model, type or submitter", scale=2)
+        search = gr.Textbox(
+            label="Search", placeholder="model, type or submitter", scale=2, submit_btn="Search"
+        )
         release = gr.Dropdown(release_choices, value=default_release, label="Release version", scale=2)
         size = gr.Slider(
             0,
