@@ -150,7 +150,7 @@ def read_predictions(
     _check_size(path.name, path.stat().st_size, limits, problems)
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
-        problems.add(str(path), f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        problems.add(path.name, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         problems.raise_if_any()
     if fmt == "lm-eval":
         return _read_lmeval([path], problems, root=path.parent, limits=limits)
@@ -172,7 +172,8 @@ def read_predictions(
     problems.raise_if_any()
     frame = pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
     frame["_where"] = np.arange(1, len(frame) + 1) if where is None else where
-    frame.attrs.update(format=fmt, unit="line" if fmt == "jsonl" else "row", source=str(path))
+    # the file's name, not its path: messages are public, server paths are not
+    frame.attrs.update(format=fmt, unit="line" if fmt == "jsonl" else "row", source=path.name)
     return frame
 
 
@@ -213,11 +214,19 @@ def _check_rows(name: str, rows: int, limits: Limits | None, problems: Problems,
 
 
 def _encoding_problem(data: bytes) -> str | None:
-    """A message when the bytes start with the byte-order mark of an encoding other than UTF-8."""
+    """A message when the bytes start with the byte-order mark of an encoding other than UTF-8, or look
+    like UTF-16 without one (every other byte of the first characters is NUL)."""
     for bom, name in _OTHER_BOMS:
         if data.startswith(bom):
             return f"the file is {name} text; save it as UTF-8"
+    head = data[:64]
+    if len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2])):
+        return "the file looks like UTF-16 text (every other byte is NUL); save it as UTF-8"
     return None
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    return f"is not valid JSON ({err.msg.removesuffix(' at')}, column {err.colno})"
 
 
 def _utf8_problem(err: UnicodeDecodeError) -> str:
@@ -398,7 +407,7 @@ def _read_csv(
     path: Path, problems: Problems, required: tuple[str, ...], limits: Limits | None
 ) -> pa.Table | None:
     with open(path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(64)
     encoding = _encoding_problem(head)
     if encoding:
         problems.add(path.name, encoding)
@@ -526,15 +535,18 @@ def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[s
         if not line.strip():
             continue
         try:
-            record = json.loads(line.decode("utf-8"))
+            record = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError as err:
             problems.add(f"line {number}", _utf8_problem(err))
             continue
         except json.JSONDecodeError as err:
-            problems.add(f"line {number}", f"is not valid JSON ({err.msg} at column {err.colno})")
+            problems.add(f"line {number}", _json_problem(err))
             continue
         except RecursionError:
             problems.add(f"line {number}", "is JSON nested too deeply")
+            continue
+        except _DuplicateKey as err:
+            problems.add(f"line {number}", f"has the key {err.key!r} twice (which one is meant?)")
             continue
         except ValueError as err:  # e.g. an integer of more digits than Python converts
             problems.add(f"line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
@@ -563,6 +575,24 @@ def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[s
         except _READ_ERRORS:
             columns[key] = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` that refuses an object naming a key twice (JSON leaves the meaning open)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key[:60])
+            seen.add(key)
+    return record
 
 
 _SURROGATE = "holds an unpaired surrogate escape (e.g. \\ud800): not valid Unicode text"
@@ -630,15 +660,18 @@ def _read_lmeval(
             if not line.strip():
                 continue
             try:
-                record = json.loads(line.decode("utf-8"))
+                record = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
             except UnicodeDecodeError as err:
                 problems.add(f"{name}: line {number}", _utf8_problem(err))
                 continue
             except json.JSONDecodeError as err:
-                problems.add(f"{name}: line {number}", f"is not valid JSON ({err.msg} at column {err.colno})")
+                problems.add(f"{name}: line {number}", _json_problem(err))
                 continue
             except RecursionError:
                 problems.add(f"{name}: line {number}", "is JSON nested too deeply")
+                continue
+            except _DuplicateKey as err:
+                problems.add(f"{name}: line {number}", f"has the key {err.key!r} twice (which one is meant?)")
                 continue
             except ValueError as err:  # e.g. an integer of more digits than Python converts
                 problems.add(f"{name}: line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
@@ -688,7 +721,7 @@ def _read_lmeval(
             "_file": pd.Categorical.from_codes(np.asarray(file_index), categories=names),
         }
     )
-    frame.attrs.update(format="lm-eval", unit="line", source=str(root))
+    frame.attrs.update(format="lm-eval", unit="line", source=root.name)
     return frame
 
 
