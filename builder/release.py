@@ -96,6 +96,8 @@ def labels_schema(task_type: str) -> pa.Schema:
     cols = [("example_id", string), ("variant_id", string), ("gold", string), ("task", string)]
     if task_type == "multiple_choice":
         cols += [("choice_labels", strings), ("choices", strings)]
+    else:  # the answer space in order, so the scorer accepts index answers and never guesses it
+        cols += [("label_names", strings)]
     return _with_hf_features(pa.schema([pa.field(n, t, nullable=False) for n, t in cols]))
 
 
@@ -216,7 +218,7 @@ def _config_tables(
             "text_pair": _distinct(cat("pairs"), strings),
             "label_names": labels,
         }
-        hidden = {"gold": _distinct(cat("gold"), strings), "task": task}
+        hidden = {"gold": _distinct(cat("gold"), strings), "task": task, "label_names": labels}
     public["prompt"] = pa.array(cat("prompts"), strings)
     task_type = examples[0].task_type
     return (

@@ -176,8 +176,9 @@ def test_a_classification_release_keeps_labels_and_draws_demonstrations_from_tra
     gold = {f"rotten_tomatoes-{i}": ["negative", "positive"][label] for i, label in enumerate(test["label"])}
     for config in manifest["configs"]:
         label_rows = pd.read_parquet(labels / f"{config}/test-00000-of-00001.parquet")
-        assert list(label_rows.columns) == ["example_id", "variant_id", "gold", "task"]
+        assert list(label_rows.columns) == ["example_id", "variant_id", "gold", "task", "label_names"]
         assert (label_rows["gold"] == label_rows["example_id"].map(gold)).all()
+        assert all(list(names) == ["negative", "positive"] for names in label_rows["label_names"])
     fewshot = pd.read_parquet(out / "fewshot/test-00000-of-00001.parquet")
     for row in fewshot.itertuples():
         others = [t for i, t in enumerate(test["text"]) if f"rotten_tomatoes-{i}" != row.example_id]

@@ -30,7 +30,7 @@ def start_server(data: Path, *args: str) -> tuple[subprocess.Popen, str]:
         [
             sys.executable,
             "-m",
-            "robustboard.cli",
+            "robustboard",
             "hub-server",
             "--port",
             str(port),

@@ -139,7 +139,7 @@ def test_without_nltk_data_the_demo_leaves_out_the_slots_that_need_it_and_says_h
         [
             sys.executable,
             "-m",
-            "robustboard.cli",
+            "robustboard",
             "demo",
             "--suite",
             str(suite),
