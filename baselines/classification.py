@@ -22,7 +22,9 @@ mapped to each row's own `label_names`, so a slot that renames labels still gets
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,6 +270,9 @@ def release_spec(release: Release):
 
 
 def _spec_base_dir(release: Release, raw: dict) -> Path:
+    """The folder the spec's relative paths were resolved against, recovered from the absolute path of
+    the scored split: `../../data/test.jsonl` recorded as `/x/data/test.jsonl` means a folder two levels
+    below `/x` (which one does not matter: the spec's `..` steps climb back out of it)."""
     files = (raw.get("source") or {}).get("data_files")
     recorded = ((release.manifest.get("source") or {}).get("data_files") or {}).get(release.split)
     if isinstance(files, dict):
@@ -277,9 +282,11 @@ def _spec_base_dir(release: Release, raw: dict) -> Path:
         recorded = recorded[0]
     path = recorded.get("path") if isinstance(recorded, dict) else None
     if isinstance(first, str) and isinstance(path, str) and not Path(first).is_absolute():
-        tail = str(Path(first))
-        if path.endswith(tail):
-            return Path(path[: len(path) - len(tail)] or ".")
+        parts = Path(os.path.normpath(first)).parts
+        ups = len(parts) - len(tuple(itertools.dropwhile(lambda part: part == "..", parts)))
+        tail = str(Path(*parts[ups:]))
+        if path.endswith(os.sep + tail) or path == tail:
+            return Path(path[: len(path) - len(tail)] or ".").joinpath(*["_"] * ups)
     return Path.cwd()
 
 

@@ -236,3 +236,34 @@ def test_a_reused_context_carries_nothing_from_one_run_to_the_next(rotten_tomato
     lexicon = run_baseline(release, "vader", ctx)
     assert trained.notes and trained.model["params_b"] > 0
     assert lexicon.notes == () and lexicon.model["params_b"] == 0.0
+
+
+def test_a_spec_with_parent_relative_paths_finds_its_train_split_from_any_working_directory(
+    tmp_path, shared_data, monkeypatch
+):
+    from builder.release import build_release
+    from builder.specs import load_spec
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "test"):
+        lines = (shared_data / f"rotten_tomatoes/{split}.jsonl").read_text().splitlines()[:40]
+        (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    spec_dir = tmp_path / "suites" / "specs"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "rt.yaml").write_text(
+        "name: rt\ntask: classification\nsource:\n"
+        "  data_files: {train: ../../data/train.jsonl, test: ../../data/test.jsonl}\n  split: test\n"
+        "fields: {text: text, label: label}\nlabels: [negative, positive]\n"
+    )
+    build_release(
+        load_spec(spec_dir / "rt.yaml"),
+        tmp_path / "rel",
+        tmp_path / "lab",
+        release_spec="default",
+        log=lambda _: None,
+        progress=False,
+    )
+    monkeypatch.chdir(data)  # a working directory from which ../../data means something else
+    spec = cls.release_spec(open_release(tmp_path / "rel"))
+    assert dict(spec.source.data_files)["train"] == (str(data / "train.jsonl"),)
