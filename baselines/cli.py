@@ -46,8 +46,8 @@ def register(subparsers) -> None:
         description=(
             "Send every prompt of a release to an OpenAI-compatible chat-completions server (vLLM, "
             "llama.cpp, Ollama, a hosted API) and write a predictions file. Rerunning an interrupted "
-            "command continues from the on-disk cache. With --samples S > 1, sample k of slot V is "
-            "written as variant_id V@t<T>-s<k>; the slot of a prediction is its variant_id up to '@'."
+            "command continues from the on-disk cache. With --samples S > 1, sample 1 of slot V keeps "
+            "variant_id V and sample k > 1 is written as V@t<T>-s<k>, scored as an extra slot of V."
         ),
     )
     q.add_argument("release", help="a release folder (written by `robustboard build`)")

@@ -5,12 +5,12 @@ endpoint is the API base, e.g. `http://127.0.0.1:8000/v1`; a URL already ending 
 `/chat/completions` is used as it is). The reply's `message.content` is the prediction, written as
 free text: the scorer's documented answer extraction reads the answer out of it.
 
-**Temperature samples are extra slots.** With `--samples S` (S > 1) each prompt is asked S times and
-sample k (1..S) of a row of slot `V` is written with variant_id `V@t<T>-s<k>`, where `<T>` is the
-temperature in Python's `:g` format (`typos-p0.05-r1@t0.7-s2`). With S = 1 variant ids are the
-release's own. The rule for the scorer: **the slot of a prediction is its variant_id up to the first
-`@`**; a sample is scored against that slot's labels, and the samples of one slot are as many extra
-prompts of the multi-prompt matrix (sample-to-sample consistency is robustness to temperature).
+**Temperature samples are extra slots.** With `--samples S` (S > 1) each prompt is asked S times;
+sample 1 of a row of slot `V` keeps variant_id `V` (so `original` stays the clean slot) and sample k
+(2..S) is written as `V@t<T>-s<k>`, where `<T>` is the temperature in Python's `:g` format
+(`typos-p0.05-r1@t0.7-s2`). The scorer (`submissions.matrix.with_sample_slots`) scores `V@...` against
+slot V's labels as an extra slot of V's family, so sample-to-sample consistency is robustness to
+temperature.
 Release variant ids never contain `@`.
 
 **Resumable.** Each finished reply is appended, as one JSON line written by a single `write()`, to
@@ -81,8 +81,8 @@ class PredictConfig:
 
 
 def sample_variant_id(variant_id: str, temperature: float, sample: int, samples: int) -> str:
-    """The variant_id of sample `sample` (1-based) of a slot; unchanged when there is one sample."""
-    return variant_id if samples == 1 else f"{variant_id}@t{temperature:g}-s{sample}"
+    """The variant_id of sample `sample` (1-based) of a slot; sample 1 keeps the slot's own id."""
+    return variant_id if samples == 1 or sample == 1 else f"{variant_id}@t{temperature:g}-s{sample}"
 
 
 def slot_of(variant_id: str) -> str:

@@ -25,6 +25,7 @@ from submissions.extract import FAILED, MISSING, Extraction, extract_answers, go
 from submissions.validation import Problems
 
 ORIGINAL = "original"
+SAMPLE_MARK = "@"  # `V@t0.7-s2`: sample 2 at temperature 0.7 of slot V (see baselines/predict.py)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def build_matrix(
     `families` maps variant_id -> family (from the release manifest); otherwise the labels'
     `family` column is used when present.
     """
+    labels, families = with_sample_slots(labels, predictions, families)
     grid = _label_grid(labels)
     n, k = len(grid.example_ids), len(grid.slots)
     cells = _prediction_cells(predictions, grid)
@@ -134,6 +136,36 @@ class _Grid:
     order: np.ndarray  # label row of each cell
     example_values: pa.Array  # sorted example ids, for Arrow hash lookups
     slot_values: pa.Array
+
+
+def with_sample_slots(
+    labels: pd.DataFrame, predictions: pd.DataFrame, families: Mapping[str, str] | None
+) -> tuple[pd.DataFrame, Mapping[str, str] | None]:
+    """Temperature is a robustness axis of its own: extra samples are extra slots.
+
+    A prediction whose variant_id is `V@<suffix>` with V a slot of the release (what `robustboard
+    predict --samples S` writes for samples 2..S; sample 1 keeps V) is scored against V's labels as a
+    slot of its own, in V's family. Every example is then expected in that slot too, so a missing
+    sample counts as wrong like any missing prediction.
+    """
+    if "variant_id" not in predictions.columns or "variant_id" not in labels.columns:
+        return labels, families
+    ids = predictions["variant_id"].astype(str)
+    sampled = pd.unique(ids[ids.str.contains(SAMPLE_MARK, regex=False)])
+    if not len(sampled):
+        return labels, families
+    rows_of = labels.groupby("variant_id", sort=False).indices
+    extra, names = [], {}
+    for variant in sampled:
+        base = variant.split(SAMPLE_MARK, 1)[0]
+        if base in rows_of and variant not in rows_of:
+            extra.append(labels.iloc[rows_of[base]].assign(variant_id=variant))
+            names[variant] = base
+    if not extra:
+        return labels, families
+    if families is not None:
+        families = {**families, **{v: families.get(b) for v, b in names.items()}}
+    return pd.concat([labels, *extra], ignore_index=True), families
 
 
 def _label_grid(labels: pd.DataFrame) -> _Grid:

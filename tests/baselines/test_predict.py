@@ -158,13 +158,15 @@ def test_temperature_samples_become_extra_slots(stub, tmp_path):
     result = predict(release, config(stub, tmp_path, temperature=0.7, samples=3, max_tokens=8))
     frame = result.predictions
     assert len(frame) == 5 * 3
+    slots = ("original", "enumerator-roman", "whitespace-m0")
+    # sample 1 keeps the slot's own id (original stays the clean slot); samples 2..S are extra slots
     assert sorted(set(frame["variant_id"])) == sorted(
-        f"{v}@t0.7-s{k}" for v in ("original", "enumerator-roman", "whitespace-m0") for k in (1, 2, 3)
+        [*slots, *(f"{v}@t0.7-s{k}" for v in slots for k in (2, 3))]
     )
-    assert {slot_of(v) for v in frame["variant_id"]} == {"original", "enumerator-roman", "whitespace-m0"}
+    assert {slot_of(v) for v in frame["variant_id"]} == set(slots)
     prompts = prompts_of(release)
     for e, v, prediction in frame.itertuples(index=False):
-        sample = int(v.rsplit("-s", 1)[1])
+        sample = int(v.rsplit("-s", 1)[1]) if "@" in v else 1
         assert prediction == answer(prompts[(e, slot_of(v))], 0.7, sample)
     assert {body["seed"] for _, _, _, body in stub.state.log} == {1, 2, 3}
     assert {body["temperature"] for _, _, _, body in stub.state.log} == {0.7}

@@ -409,3 +409,32 @@ def test_classification_labels_score_label_names_and_free_text(predictions):
     assert result["extraction_failures"]["count"] == 2
     assert result["metrics"]["consistency"] == pytest.approx(1 / 3)  # only r0 agrees
     assert result["extraction_rules"]["label_case"] == 1 and result["extraction_rules"]["mentioned"] == 1
+
+
+def test_temperature_samples_are_scored_as_extra_slots_of_their_slot(mc_labels, predictions):
+    # `robustboard predict --samples 2` writes sample 1 as V and sample 2 as V@t0.7-s2
+    labels = mc_labels(
+        [("e1", "t", ["a", "b", "c"], 0), ("e2", "t", ["a", "b", "c"], 1)],
+        [("original", "original", "ABC", None), ("choice-order-reversed", "choice_order", "ABC", [2, 1, 0])],
+    )
+    submitted = predictions(
+        [
+            ("e1", "original", "A"),
+            ("e1", "original@t0.7-s2", "B"),
+            ("e2", "original", "B"),
+            ("e2", "original@t0.7-s2", "B"),
+            ("e1", "choice-order-reversed", "C"),
+            ("e1", "choice-order-reversed@t0.7-s2", "C"),
+            ("e2", "choice-order-reversed", "B"),  # its second sample is missing: wrong, not dropped
+        ]
+    )
+    result = score(labels, submitted, n_resamples=50)
+    assert result["n_slots"] == 4
+    assert result["per_slot"] == {
+        "original": 1.0,
+        "original@t0.7-s2": 0.5,
+        "choice-order-reversed": 1.0,
+        "choice-order-reversed@t0.7-s2": 0.5,
+    }
+    assert result["coverage"] == 7 / 8
+    assert result["metrics"]["clean_accuracy"] == 1.0
