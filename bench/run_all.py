@@ -1,15 +1,18 @@
 """Run every benchmark, then write docs/benchmarks.json (machine-readable) and docs/benchmarks.md.
 
     python bench/run_all.py                      # everything (peers need `bash bench/setup_peers.sh`)
-    python bench/run_all.py --only build score   # some sections; the others are kept from the last JSON
-    python bench/run_all.py --render             # only re-render docs/benchmarks.md from the JSON
+    python bench/run_all.py --only build score   # some sections; the others are kept from their last run
+    python bench/run_all.py --render             # only re-render the report from the kept sections
+
+Each section's result is kept in out/bench/section-<name>.json with the invocation that produced it;
+the report merges the latest of each.
 
 Sections (each records the exact command, start/end time and the machine load):
   perturb      bench/bench_vs_perturb.py   ours vs nlpaug / textattack, interleaved, matched rates
   score        bench/bench_vs_score.py     ours vs unitxt / lm-eval at 100k / 1M / 10M rows
   build        bench/bench_build.py x5     full MMLU build, wall and peak RSS of the process tree
   leaderboard  bench/bench_leaderboard.py  500 models x 60 tasks: table render, correlation update
-  profile      bench/peers/profile.py      py-spy profile of our side of every missed target
+  profile      bench/peers/profile_ours.py      py-spy profile of our side of every missed target
   components   bench/bench_perturb.py, bench/bench_score.py  (the owners' benches, output verbatim)
 """
 
@@ -256,7 +259,7 @@ def section_profile(data: dict) -> dict:
     )
     profiles = []
     for name, p in missed:
-        code, stdout, meta = run_logged(py("bench/peers/profile.py", name, str(p)), f"profile-{name}")
+        code, stdout, meta = run_logged(py("bench/peers/profile_ours.py", name, str(p)), f"profile-{name}")
         profiles.append({**meta, "result": json.loads(stdout) if code == 0 else None})
     return {"profiles": profiles}
 
@@ -289,20 +292,30 @@ def render(data: dict) -> str:
     return render_markdown(data, fmt=fmt, spread=spread)
 
 
+def load_sections() -> dict:
+    """Every section's latest result, from out/bench/section-<name>.json (one file per section, so that
+    sections run by separate invocations, even concurrently, end up in one report)."""
+    data = {}
+    for name in ("machine", *SECTIONS):
+        path = OUT / f"section-{name}.json"
+        if path.is_file():
+            data[name] = json.loads(path.read_text())
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run these sections, keep the others")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not for publishing")
-    parser.add_argument("--render", action="store_true", help="only re-render the markdown from the JSON")
+    parser.add_argument("--render", action="store_true", help="only re-render the report from the sections")
     args = parser.parse_args()
-    data = json.loads(JSON_PATH.read_text()) if JSON_PATH.is_file() else {}
+    invocation = "python bench/run_all.py" + "".join(f" {a}" for a in sys.argv[1:])
+    OUT.mkdir(parents=True, exist_ok=True)
     if not args.render:
         if not peers_available():
             sys.exit(f"no peer environment at {PEER_PYTHON}: run `bash bench/setup_peers.sh` first")
-        wanted = args.only or SECTIONS
-        data["machine"] = machine()
-        data["command"] = "python bench/run_all.py" + (" --quick" if args.quick else "")
-        data["quick"] = args.quick
+        info = machine()
+        (OUT / "section-machine.json").write_text(json.dumps(info, indent=1))
         runners = {
             "perturb": section_perturb,
             "score": section_score,
@@ -310,13 +323,15 @@ def main() -> None:
             "leaderboard": section_leaderboard,
             "components": section_components,
         }
-        for name in SECTIONS:
-            if name not in wanted:
-                continue
+        for name in args.only or SECTIONS:
             print(f"== {name}", flush=True)
-            data[name] = section_profile(data) if name == "profile" else runners[name](args.quick)
-            data[name]["machine_date_utc"] = data["machine"]["date_utc"]
-            JSON_PATH.write_text(json.dumps(data, indent=1, default=str))
+            result = section_profile(load_sections()) if name == "profile" else runners[name](args.quick)
+            result.update(invocation=invocation, quick=args.quick, date_utc=info["date_utc"])
+            (OUT / f"section-{name}.json").write_text(json.dumps(result, indent=1, default=str))
+    data = load_sections()
+    data["command"] = "python bench/run_all.py"
+    data["quick"] = any(isinstance(v, dict) and v.get("quick") for v in data.values())
+    JSON_PATH.write_text(json.dumps(data, indent=1, default=str))
     MD_PATH.write_text(render(data))
     print(f"wrote {JSON_PATH.relative_to(REPO)} and {MD_PATH.relative_to(REPO)}")
 

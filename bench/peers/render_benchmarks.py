@@ -70,7 +70,7 @@ def _perturb(section, add, fmt, spread) -> None:
         return
     result = section["result"]
     add(
-        f"Command: `{section['command']}` (started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
+        f"Command: `{section['command']}` (via `{section.get('invocation')}`, started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
     )
     add("")
     add("Rows/s over the `rows` column (evenly spaced subset of the 10,000 when a peer pass would exceed the")
@@ -140,7 +140,7 @@ def _build(section, add, fmt, spread) -> None:
         return
     r = section["result"]
     add(
-        f"Command: `{section['command']}` (started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
+        f"Command: `{section['command']}` (via `{section.get('invocation')}`, started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
     )
     add("")
     if "wall_s" in r:
@@ -168,7 +168,7 @@ def _score(section, add, fmt, spread) -> None:
         return
     result = section["result"]
     add(
-        f"Command: `{section['command']}` (started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
+        f"Command: `{section['command']}` (via `{section.get('invocation')}`, started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']})."
     )
     add("")
     add("Same predictions for every side (synthetic release and submission from `bench/bench_score.py`:")
@@ -239,7 +239,7 @@ def _leaderboard(section, add) -> None:
         add("")
         return
     add(
-        f"Command: `{section['command']}` (started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']}; exit {section['exit_code']}). Its output:"
+        f"Command: `{section['command']}` (via `{section.get('invocation')}`, started {section['started_utc']} UTC, load {section['load_avg_1m_at_start']}; exit {section['exit_code']}). Its output:"
     )
     add("")
     add("```")

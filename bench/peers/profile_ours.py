@@ -1,6 +1,9 @@
 """Profile our side of a missed perturbation target with py-spy and summarise where the time goes.
 
-    python bench/peers/profile.py typos 0.05 [--rows 10000] [--passes 3]
+(Not named `profile.py`: this folder is on the workers' sys.path, and a `profile` module there would
+shadow the standard library's, which cProfile — imported by torch/transformers — needs.)
+
+    python bench/peers/profile_ours.py typos 0.05 [--rows 10000] [--passes 3]
 
 Runs `--passes` cold passes (caches cleared, as in the timed comparison) of our perturbation over the
 same MMLU rows under `py-spy record` (the binary from `.bench-venv`; it samples the product's python
