@@ -140,7 +140,7 @@ def calibrate(
 def interleaved(ours: Worker, peer: Worker, stride: int, runs: int) -> tuple[list[dict], list[dict]]:
     ours_runs, peer_runs = [], []
     for i in range(runs):
-        ours_runs.append(ours.call(cmd="run", stride=stride, seed=100 + i))
+        ours_runs.append(ours.call(cmd="run", stride=stride, seed=100 + i, keep=KEEP))
         peer_runs.append(peer.call(cmd="run", stride=stride, seed=100 + i))
     return ours_runs, peer_runs
 
@@ -187,6 +187,8 @@ def bench_case(case: Case, args, log) -> dict:
             result["ours"]["full"] = throughput(full)
             return result
         for factory in case.peers:
+            if args.only_peers and factory not in args.only_peers:
+                continue
             # every peer with our protected words; nlpaug also out of the box on typos and synonyms p=0.2
             both = factory.startswith("nlpaug") and case.label in ("typos-p0.05", "synonyms-p0.2")
             modes = ("protected", "default") if both else ("protected",)
@@ -289,10 +291,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--calibration-rows", type=int, default=1000)
     parser.add_argument("--cases", nargs="*", default=[c.label for c in CASES], help="e.g. typos-p0.05")
     parser.add_argument("--no-peers", dest="peers", action="store_false")
+    parser.add_argument(
+        "--keep-protected-cache",
+        action="store_true",
+        help="our timed passes keep the per-example protected sets warm, as the peers in `protected` "
+        "mode receive them precomputed (and as a build shares them between slots)",
+    )
+    parser.add_argument("--only-peers", nargs="*", help="only these peer factories, e.g. nlpaug_keyboard")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     use_shared_nltk_data()
-    global DATA, ROWS
+    global DATA, ROWS, KEEP
+    KEEP = ["_protected"] if args.keep_protected_cache else []
     DATA = mmlu_rows(args.rows)
     ROWS = len(DATA)
     if args.peers and not peers_available():
@@ -304,7 +314,13 @@ def main(argv: list[str] | None = None) -> dict:
         print(message, flush=True)
 
     started = time.time()
-    results = {"benchmark": "perturbation throughput", "rows": ROWS, "runs": args.runs, "cases": []}
+    results = {
+        "benchmark": "perturbation throughput",
+        "rows": ROWS,
+        "runs": args.runs,
+        "ours_keeps_protected_cache": args.keep_protected_cache,
+        "cases": [],
+    }
     for case in CASES:
         if case.label in args.cases:
             log(f"{case.label}")
@@ -318,6 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 DATA: list[dict] = []
 ROWS = 0
+KEEP: list[str] = []
 
 if __name__ == "__main__":
     main()

@@ -71,8 +71,11 @@ def _ours(name: str, p: float) -> Augment:
     return augment
 
 
-def clear_our_caches() -> None:
+def clear_our_caches(keep: tuple[str, ...] = ()) -> None:
     """Empty the per-text/per-word memo caches of our perturbations, keeping loaded resources.
+
+    `keep` names caches to leave warm (e.g. `_protected`, the per-example protected sets, which a
+    release build computes once per example and shares between its slots).
 
     Each timed pass then starts cold, as the peers do (their WordNet readers keep their own synset
     caches, and so does ours: `maxsize=1` caches hold the loaded WordNet, tagger table, stopwords).
@@ -84,7 +87,9 @@ def clear_our_caches() -> None:
             continue
         for value in vars(module).values():
             info = getattr(value, "cache_info", None)
-            if info is not None and getattr(value, "__module__", "") == module_name and info().maxsize != 1:
+            if info is None or getattr(value, "__module__", "") != module_name or info().maxsize == 1:
+                continue
+            if getattr(value, "__name__", "") not in keep:
                 value.cache_clear()
 
 

@@ -43,7 +43,7 @@ def setup(request: dict) -> dict:
 def run(request: dict) -> dict:
     rows = STATE["rows"][:: request.get("stride", 1)]
     if STATE["ours"]:
-        STATE["sides"].clear_our_caches()
+        STATE["sides"].clear_our_caches(keep=tuple(request.get("keep", ())))
     # The peers draw from the global `random` / numpy generators: seed them per pass for repeatability.
     random.seed(request.get("seed", 0))
     if "numpy" in sys.modules:
