@@ -192,6 +192,7 @@ def bench_case(case: Case, args, log) -> dict:
             # every peer with our protected words; nlpaug also out of the box on typos and synonyms p=0.2
             both = factory.startswith("nlpaug") and case.label in ("typos-p0.05", "synonyms-p0.2")
             modes = ("protected", "default") if both else ("protected",)
+            modes = tuple(m for m in modes if m in args.modes)
             for mode in modes:
                 label = f"{factory}[{mode}]"
                 try:
@@ -297,6 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="our timed passes keep the per-example protected sets warm, as the peers in `protected` "
         "mode receive them precomputed (and as a build shares them between slots)",
     )
+    parser.add_argument("--modes", nargs="*", default=["protected", "default"], help="peer modes to run")
     parser.add_argument("--only-peers", nargs="*", help="only these peer factories, e.g. nlpaug_keyboard")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
