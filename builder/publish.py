@@ -371,6 +371,11 @@ def _commit(api: HfApi, state: RepoState, policy: hub.RetryPolicy, report: Calla
             )
         except HfHubHTTPError as err:
             if err.response is not None and err.response.status_code == 412:
+                if api.repo_info(state.repo_id, repo_type=REPO_TYPE, revision=BRANCH).sha == head:
+                    # refused although nobody moved the branch: worth another try, with backoff
+                    raise hub.TransientError(
+                        f"HTTP 412 for parent commit {head[:7]}, which is still the head of {BRANCH}"
+                    ) from err
                 raise UserError(
                     f"{state.repo_id} changed while publishing (branch {BRANCH} moved past {head[:7]}): "
                     "someone else committed concurrently and nothing of theirs was overwritten; "

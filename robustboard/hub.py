@@ -47,6 +47,11 @@ class RetryPolicy:
 DEFAULT_POLICY = RetryPolicy()
 
 
+class TransientError(Exception):
+    """A failure its caller knows to be worth retrying although its HTTP status is not transient (a 412
+    for a parent commit that is in fact still the branch head: a stale replica or proxy, not a race)."""
+
+
 class HubUnavailableError(Exception):
     """The Hub kept failing transiently for one step; `what` names the step, `attempts` how often."""
 
@@ -104,6 +109,8 @@ def is_transient(err: BaseException) -> bool:
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, TransientError):
+            return True
         if isinstance(current, HfHubHTTPError):
             status = current.response.status_code if current.response is not None else None
             return status in TRANSIENT_STATUS

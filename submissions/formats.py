@@ -301,7 +301,9 @@ def _read_table(
 ) -> pa.Table | None:
     """Read one JSONL/CSV/parquet file into Arrow; every problem goes to `problems`.
 
-    `limits` (predictions only) bounds the rows read; the hidden labels are the server's own files.
+    `limits` is given for a submission (untrusted bytes): it bounds the rows read, and Arrow's parsers
+    run on the file only in a child process (`submissions.sandbox`). The hidden labels are the
+    server's own files and are read in process.
     """
     where = str(path.name)
     if fmt not in ("jsonl", "csv", "parquet"):
@@ -311,14 +313,12 @@ def _read_table(
         problems.add(where, "the file is empty")
         return None
     try:
-        if fmt == "parquet":
-            table = _read_parquet(path, problems, required, limits)
-        elif fmt == "csv":
-            table = _read_csv(path, problems, required, limits)
-        else:
+        if fmt == "jsonl":
             table = _read_jsonl(path, problems, required, limits)
-        if table is not None:
-            table.validate(full=True)  # e.g. parquet strings that are not UTF-8
+        elif limits is not None:
+            table = _parse_isolated(path, fmt, problems, required, limits)
+        else:
+            table = _parse(path, fmt, problems, required, limits)
     except _READ_ERRORS as err:
         problems.add(where, f"cannot be read as {fmt}: {_read_error(err)}")
         return None
@@ -346,6 +346,60 @@ def _read_table(
             locations = [f"{unit} {n}, column {name}" for n in _numbers(table, positions[: problems.limit])]
             problems.add_rows(locations, "is empty", total=len(positions))
     return None if problems else table
+
+
+def _parse(
+    path: Path, fmt: str, problems: Problems, required: tuple[str, ...], limits: Limits | None
+) -> pa.Table | None:
+    """Parse a CSV or parquet file with Arrow; a file Arrow refuses is one problem."""
+    try:
+        if fmt == "parquet":
+            table = _read_parquet(path, problems, required, limits)
+        else:
+            table = _read_csv(path, problems, required, limits)
+        if table is not None:
+            table.validate(full=True)  # e.g. parquet strings that are not UTF-8
+    except _READ_ERRORS as err:
+        problems.add(path.name, f"cannot be read as {fmt}: {_read_error(err)}")
+        return None
+    return table
+
+
+def _parse_in_child(
+    path: str, fmt: str, required: tuple[str, ...], limits: Limits
+) -> tuple[tuple[list[tuple[str, str]], int], pa.Table | None]:
+    """`_parse` in the sandbox's child: its problems travel back as (location, message) pairs."""
+    problems = Problems(f"predictions {Path(path).name}", limits.max_problems)
+    table = _parse(Path(path), fmt, problems, required, limits)
+    items = [(p.location, p.message) for p in problems.items]
+    return (items, problems.count), (None if problems else table)
+
+
+def _parse_isolated(
+    path: Path, fmt: str, problems: Problems, required: tuple[str, ...], limits: Limits
+) -> pa.Table | None:
+    from submissions import sandbox
+
+    try:
+        (items, count), table = sandbox.run(
+            _parse_in_child, str(path), fmt, required, limits, timeout=limits.scoring_timeout
+        )
+    except sandbox.ParserCrashed:
+        problems.add(
+            path.name, f"cannot be read as {fmt}: the file crashed the {fmt} parser (corrupt or crafted)"
+        )
+        return None
+    except sandbox.ParserTimeout:
+        problems.add(
+            path.name,
+            f"cannot be read as {fmt} within {limits.scoring_timeout:g} s "
+            f"({limits.describe('scoring_timeout')})",
+        )
+        return None
+    for location, message in items:
+        problems.add(location, message)
+    problems.more(count - len(items))
+    return table
 
 
 def _check_columns(where: str, names: list[str], required: tuple[str, ...], problems: Problems) -> bool:
@@ -503,6 +557,32 @@ def _read_jsonl(
         return None
     if not _check_rows(path.name, len(nonblank), limits, problems, unit="lines"):
         return None
+    table = _arrow_jsonl(path, required, limits)
+    if table is None or table.num_rows != len(nonblank):  # a bad line, or Arrow skipped/merged lines
+        table = _read_jsonl_slowly(lines, problems, required)
+        if table is None:
+            return None
+    return table.append_column("_where", pa.array(nonblank, pa.int64()))
+
+
+def _arrow_jsonl(path: Path, required: tuple[str, ...], limits: Limits | None) -> pa.Table | None:
+    """Arrow's fast JSON reader, or None when it refuses the file (then lines are parsed one by one).
+
+    A submission is parsed in the sandbox's child: this reader segfaults on some inputs (a line
+    holding `null`); a crash or a timeout there is simply a refusal, the careful pass names the lines.
+    """
+    if limits is None:
+        return _arrow_jsonl_here(str(path), required)[1]
+    from submissions import sandbox
+
+    try:
+        return sandbox.run(_arrow_jsonl_here, str(path), required, timeout=limits.scoring_timeout)[1]
+    except (sandbox.ParserCrashed, sandbox.ParserTimeout):
+        return None
+
+
+def _arrow_jsonl_here(path: str, required: tuple[str, ...]) -> tuple[None, pa.Table | None]:
+    data = Path(path).read_bytes().removeprefix(_UTF8_BOM)
     if required == PREDICTION_COLUMNS:
         options = pjson.ParseOptions(explicit_schema=_STRING_SCHEMA, unexpected_field_behavior="ignore")
     else:
@@ -515,12 +595,8 @@ def _read_jsonl(
         )
         table.validate(full=True)  # Arrow's JSON reader lets bytes that are not UTF-8 into strings
     except _READ_ERRORS:
-        table = None
-    if table is None or table.num_rows != len(nonblank):  # a bad line, or Arrow skipped/merged lines
-        table = _read_jsonl_slowly(lines, problems, required)
-        if table is None:
-            return None
-    return table.append_column("_where", pa.array(nonblank, pa.int64()))
+        return None, None
+    return None, table
 
 
 def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[str, ...]):
@@ -552,7 +628,8 @@ def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[s
             problems.add(f"line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
             continue
         if not isinstance(record, dict):
-            problems.add(f"line {number}", f"is a JSON {type(record).__name__}, not an object")
+            kind = "null" if record is None else type(record).__name__
+            problems.add(f"line {number}", f"is a JSON {kind}, not an object")
             continue
         for key in required:
             value = record.get(key)

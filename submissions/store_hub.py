@@ -213,7 +213,7 @@ class HubBackend:
         paths = list(files)
 
         def attempt() -> None:
-            for _ in range(self.policy.attempts):
+            for tries in range(1, self.policy.attempts + 1):
                 head = self._api.repo_info(self.repo_id, repo_type=REPO_TYPE, revision=BRANCH).sha
                 at_head = self._entries_at(head, paths)
                 if all(p in at_head and at_head[p].matches(files[p]) for p in paths):
@@ -244,7 +244,10 @@ class HubBackend:
                 except HfHubHTTPError as err:
                     if err.response is None or err.response.status_code != 412:
                         raise
-                    # Someone committed between our look at the head and our commit: check again.
+                    # Someone committed between our look at the head and our commit: check again,
+                    # after a backoff (writers racing for the branch should not keep colliding).
+                    if tries < self.policy.attempts:
+                        time.sleep(self.policy.delay(tries))
             raise StoreError(
                 f"{self.uri}: the branch kept moving under {self.policy.attempts} commit attempts"
             )

@@ -6,7 +6,10 @@ Every file names the real ids of the small release of `release.py`. Files expect
 variants of `reference.jsonl` (a submission that never looks at a gold answer) or of
 `numbers_reference.jsonl` that must score exactly like it; every other file must end in one clear
 problem. The expected outcome of each file is the table in `test_corpus.py`. Files too big to commit
-(a 100 MB single line) are made at test time.
+(a 100 MB single line) are made at test time. Files named `fuzz_found_*` are kept exactly as the fuzzer
+(`test_fuzz_readers.py`) found them: each crashed a parser in C++ before the readers were hardened
+(`fuzz_found_parquet_abort.parquet` aborts pyarrow 26 when its column chunk metadata is read;
+`null_line.jsonl`, written here, is the minimal input that segfaults its JSON reader).
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ def files(reference: list[dict]) -> dict[str, bytes]:
         + b"}\n",
         "unpaired_surrogate.jsonl": jsonl(ten)
         + b'{"example_id": "mmlu-1", "variant_id": "original", "prediction": "\\ud800"}\n',
+        "null_line.jsonl": b"null\n",
         "not_objects.jsonl": b'["mmlu-0", "original", "A"]\n"mmlu-0"\n42\n',
         "bool_ids.jsonl": b'{"example_id": true, "variant_id": "original", "prediction": "A"}\n',
         "object_prediction.jsonl": b'{"example_id": "mmlu-0", "variant_id": "original", '
