@@ -201,6 +201,15 @@ class Store:
                     f"{ref} is already registered as {_describe(existing)}; "
                     "a released version never changes: build it as a new version"
                 )
+            # the public files can stay the same while the hidden labels change (a rebuild by another
+            # builder version): scoring against other labels than the registered ones would be silent
+            if existing["manifest"].get("labels_sha256") != entry["manifest"]["labels_sha256"]:
+                raise StoreError(
+                    f"{ref} is already registered with other hidden labels (labels_sha256 "
+                    f"{str(existing['manifest'].get('labels_sha256'))[:12]}…, these are "
+                    f"{str(entry['manifest']['labels_sha256'])[:12]}…); a released version never changes: "
+                    "build it as a new version"
+                )
             return existing
         entry["registered_at"] = now()
         self.backend.write_files({path: dumps_json(entry).encode()}, message=f"Register release {ref}")

@@ -71,6 +71,19 @@ def test_a_version_never_changes(store, make_release, toy_labels):
         store.register_release(str(other_public), str(other_labels))
 
 
+def test_a_version_whose_hidden_labels_changed_is_refused_even_when_its_public_files_did_not(
+    store, make_release, toy_labels
+):
+    public, labels = make_release(toy_labels)
+    store.register_release(str(public), str(labels))
+    regraded = toy_labels.copy()
+    regraded.loc[0, "gold"] = next(g for g in regraded["choice_labels"][0] if g != regraded.loc[0, "gold"])
+    same_public, new_labels = make_release(regraded)  # public files (no gold) are byte-identical
+    assert same_public == public
+    with pytest.raises(StoreError, match="toy@1.0.0 is already registered with other hidden labels"):
+        store.register_release(str(same_public), str(new_labels))
+
+
 def test_labels_must_belong_to_the_release_and_match_their_hashes(store, make_release, toy_labels):
     public, _ = make_release(toy_labels)
     _, other_labels = make_release(toy_labels, version="2.0.0")
