@@ -95,43 +95,56 @@ def claim_next(
 ) -> dict | None:
     """Claim the oldest claimable request (write it RUNNING under this worker) and return it.
 
-    A claim another worker made first (the store refuses the write as a conflict) is skipped: that
-    worker scores it, this one moves on to the next request.
+    A request another worker changed first (the store refuses this worker's write as a conflict: it
+    claimed it) is skipped, and the store is listed again before the next claim, so that every claim
+    is checked against what this worker last read.
     """
-    for request in claimable(store, stale_after=stale_after):
-        if wanted is not None and request["submission_id"] not in wanted:
-            continue
-        sid = request["submission_id"]
-        rerun = request["status"] == "RUNNING"
-        if request.get("attempts", 0) >= MAX_ATTEMPTS:
-            request.update(
-                status="FAILED",
-                reason=f"scoring was interrupted {request['attempts']} times (worker crashed or was killed)",
-                finished_at=now(),
-            )
+    conflicts: set[str] = set()
+    while True:
+        for request in claimable(store, stale_after=stale_after):
+            sid = request["submission_id"]
+            if (wanted is not None and sid not in wanted) or sid in conflicts:
+                continue
             try:
-                store.write_request(request, message=f"Give up on submission {sid}")
+                if _give_up(store, request):
+                    continue
+                return _claim(store, request, worker_id)
             except ConflictError:
-                log.info("submission %s was changed by another worker; skipping it", sid)
-            continue
-        stamp = now()
-        request.update(
-            status="RUNNING",
-            reason=f"rerun: the previous worker ({request.get('worker')}) stopped sending heartbeats"
-            if rerun
-            else "",
-            started_at=stamp,
-            heartbeat_at=stamp,
-            attempts=request.get("attempts", 0) + 1,
-            worker=worker_id,
-        )
-        try:
-            store.write_request(request, message=f"Start scoring submission {sid}")
-        except ConflictError:
-            log.info("submission %s was claimed by another worker first; trying the next one", sid)
-            continue
-        return request
-    return None
+                log.info("submission %s was claimed by another worker first; trying the next one", sid)
+                conflicts.add(sid)
+                break  # list the store again: what this worker read is out of date
+        else:
+            return None
+
+
+def _give_up(store: Store, request: dict) -> bool:
+    """FAIL a request whose scoring was interrupted MAX_ATTEMPTS times, instead of looping on it."""
+    if request.get("attempts", 0) < MAX_ATTEMPTS:
+        return False
+    request.update(
+        status="FAILED",
+        reason=f"scoring was interrupted {request['attempts']} times (worker crashed or was killed)",
+        finished_at=now(),
+    )
+    store.write_request(request, message=f"Give up on submission {request['submission_id']}")
+    return True
+
+
+def _claim(store: Store, request: dict, worker_id: str) -> dict:
+    rerun = request["status"] == "RUNNING"
+    stamp = now()
+    request.update(
+        status="RUNNING",
+        reason=f"rerun: the previous worker ({request.get('worker')}) stopped sending heartbeats"
+        if rerun
+        else "",
+        started_at=stamp,
+        heartbeat_at=stamp,
+        attempts=request.get("attempts", 0) + 1,
+        worker=worker_id,
+    )
+    store.write_request(request, message=f"Start scoring submission {request['submission_id']}")
+    return request
 
 
 class _Heartbeat:
