@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -366,13 +367,14 @@ def _parse(
 
 
 def _parse_in_child(
-    path: str, fmt: str, required: tuple[str, ...], limits: Limits
-) -> tuple[tuple[list[tuple[str, str]], int], pa.Table | None]:
-    """`_parse` in the sandbox's child: its problems travel back as (location, message) pairs."""
-    problems = Problems(f"predictions {Path(path).name}", limits.max_problems)
-    table = _parse(Path(path), fmt, problems, required, limits)
-    items = [(p.location, p.message) for p in problems.items]
-    return (items, problems.count), (None if problems else table)
+    path: str, fmt: str, required: list[str], limits: dict[str, Any]
+) -> tuple[list, pa.Table | None]:
+    """`_parse` in the sandbox's child (JSON in, JSON out): problems travel back as [location, message]."""
+    settings = Limits(**limits)
+    problems = Problems(f"predictions {Path(path).name}", settings.max_problems)
+    table = _parse(Path(path), fmt, problems, tuple(required), settings)
+    items = [[p.location, p.message] for p in problems.items]
+    return [items, problems.count], (None if problems else table)
 
 
 def _parse_isolated(
@@ -382,7 +384,7 @@ def _parse_isolated(
 
     try:
         (items, count), table = sandbox.run(
-            _parse_in_child, str(path), fmt, required, limits, timeout=limits.scoring_timeout
+            _parse_in_child, str(path), fmt, list(required), asdict(limits), timeout=limits.scoring_timeout
         )
     except sandbox.ParserCrashed:
         problems.add(
@@ -576,14 +578,14 @@ def _arrow_jsonl(path: Path, required: tuple[str, ...], limits: Limits | None) -
     from submissions import sandbox
 
     try:
-        return sandbox.run(_arrow_jsonl_here, str(path), required, timeout=limits.scoring_timeout)[1]
+        return sandbox.run(_arrow_jsonl_here, str(path), list(required), timeout=limits.scoring_timeout)[1]
     except (sandbox.ParserCrashed, sandbox.ParserTimeout):
         return None
 
 
-def _arrow_jsonl_here(path: str, required: tuple[str, ...]) -> tuple[None, pa.Table | None]:
+def _arrow_jsonl_here(path: str, required: list[str] | tuple[str, ...]) -> tuple[None, pa.Table | None]:
     data = Path(path).read_bytes().removeprefix(_UTF8_BOM)
-    if required == PREDICTION_COLUMNS:
+    if tuple(required) == PREDICTION_COLUMNS:
         options = pjson.ParseOptions(explicit_schema=_STRING_SCHEMA, unexpected_field_behavior="ignore")
     else:
         options = pjson.ParseOptions()
