@@ -502,8 +502,9 @@ def leaderboard_table(frames: ResultFrames, ranks: Mapping[str, float], query: T
     columns of `query.breakdown_metric`.
     """
     runs = frames.runs
-    if not len(runs):
-        return pd.DataFrame(columns=["rank", "model", "link", "type", "params_b", "release"])
+    if not len(runs):  # a new board (a release registered, nothing scored yet): the same columns, no rows
+        base = ("rank", "model", "link", "type", "params_b", "release", "accuracy", "accuracy_lo")
+        return pd.DataFrame(columns=list(dict.fromkeys([*base, "accuracy_hi", *query.columns])))
     keep = runs["release"].isin(select_releases(runs["release"], query.release))
     if query.types is not None:
         keep &= runs["type"].isin(query.types)
