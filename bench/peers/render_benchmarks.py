@@ -235,7 +235,7 @@ def _score(section, add, fmt, spread) -> None:
                 )
                 continue
             if "wall_s" not in e:
-                add(f"| {int(size):,} | {side} | 0 | failed: {e.get('error')} | | | | | |")
+                add(f"| {int(size):,} | {side} | 0 | failed: {e.get('error')} | | | | | | |")
                 continue
             ratio = entry.get(f"ratio_{side}", {})
             verdict = ""
@@ -244,7 +244,8 @@ def _score(section, add, fmt, spread) -> None:
             add(
                 f"| {int(size):,} | {side} | {e['n']} | {spread(e['wall_s'])} | {spread(e['compute_s'])} | "
                 f"{spread(e['cpu_s'])} | {spread(e['peak_rss_mb'], 0)} | "
-                f"{spread(ratio.get('wall'), 1) + '×' + verdict if ratio else ''} | {spread(ratio.get('cpu'), 1) + '×' if ratio else ''} |"
+                f"{spread(ratio.get('wall'), 1) + '×' + verdict if ratio else ''} | {spread(ratio.get('cpu'), 1) + '×' if ratio else ''} | "
+                f"{fmt(e['wall_s']['median'] / entry['ours']['wall_s']['median'], 1) + '×' if side != 'ours' and 'wall_s' in entry.get('ours', {}) else ''} |"
             )
     add("")
     add(f"Agreement where the definitions match (tolerances: {result['tolerance']}):")
