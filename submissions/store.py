@@ -337,9 +337,10 @@ class Store:
             mine = sorted(r["submitted_at"] for r in recent if _quota_key(r, field) == value.casefold())
             if len(mine) >= limit:
                 again = parse_time(mine[-limit]) + QUOTA_WINDOW
+                count = f"{len(mine)} submission{'s' if len(mine) != 1 else ''}"
                 problems.add(
                     f"field {field}",
-                    f"{who} {value!r} already has {len(mine)} submissions in the last 24 hours; the limit is "
+                    f"{who} {value!r} already has {count} in the last 24 hours; the limit is "
                     f"{limit} per day ({self.limits.describe('per_day')}); the next one is accepted from "
                     f"{again.strftime('%Y-%m-%d %H:%M')} UTC",
                 )

@@ -255,3 +255,37 @@ def test_concurrent_submissions_cannot_overrun_the_quota(make_store, tmp_path, r
         json.loads(store.backend.read_bytes(p))["status"] == "PENDING"
         for p in store.backend.list_files("requests")
     )
+
+
+def test_the_daily_quota_from_the_submit_command(make_store, tmp_path, reference, capsys):
+    make_store(root=tmp_path / "store")
+    first, second = files_for(tmp_path, reference, 2)
+    common = [
+        "--release",
+        "mmlu@1.0.0",
+        "--store",
+        str(tmp_path / "store"),
+        "--submitter",
+        "carol",
+        "--no-wait",
+    ]
+    assert main(["submit", str(first), "--model", "org/one", *common, "--per-day", "1"]) == 0
+    assert main(["submit", str(second), "--model", "org/two", *common, "--per-day", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "robustboard submit: error: 1 problem in submission quota:"
+    assert err[1].startswith(
+        "  field submitter: submitter 'carol' already has 1 submission in the last 24 hours"
+    )
+    assert main(["submit", str(second), "--model", "org/two", *common, "--per-day", "0"]) == 0  # 0: no quota
+
+
+def test_the_row_limit_from_the_score_command(release, capsys):
+    predictions = str(CORPUS / "reference.parquet")
+    assert (
+        main(["score", "--labels", str(release.labels), "--predictions", predictions, "--max-rows", "95"])
+        == 2
+    )
+    assert capsys.readouterr().err.splitlines()[1] == (
+        "  reference.parquet: the file has 96 rows; the limit is 95 per submission "
+        "(set by ROBUSTBOARD_MAX_ROWS or --max-rows)"
+    )
