@@ -97,8 +97,8 @@ class LocalBackend:
                 write_bytes(self._path(path), data)
             except OSError as err:  # a full disk, a read-only mount: the file is left as it was
                 raise StoreError(
-                    f"cannot write {path} in the store {self.uri}: {err.strerror or err}; nothing of it "
-                    "was written (the store is unchanged from this file on)"
+                    f"cannot write {path} in the store {self.uri}: {err.strerror or err}; that file was left "
+                    "as it was"
                 ) from None
 
     def list_files(self, folder: str) -> list[str]:

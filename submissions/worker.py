@@ -278,9 +278,12 @@ def score_request(
         requeued = {**request, "status": "PENDING", "reason": f"the result could not be written: {err}"}
         try:
             store.write_request(requeued, message=f"Requeue submission {sid}")
+            after = "it is queued again"
         except StoreError:
-            log.warning("submission %s stays RUNNING until its heartbeat is stale", sid)
-        raise StoreError(f"submission {sid} was scored but its result could not be written: {err}") from None
+            after = "it stays RUNNING and is scored again once its heartbeat is stale"
+        raise StoreError(
+            f"submission {sid} was scored but its result could not be written ({err}); {after}"
+        ) from None
     request.update(finished)
     return request
 

@@ -192,7 +192,8 @@ def test_a_results_upload_that_keeps_failing_is_one_clear_error_and_no_result(
     with pytest.raises(StoreError) as caught:
         score_request(hub_store, request, heartbeat_every=600, n_resamples=50, seed=0)
     message = str(caught.value)
-    assert message.startswith(f"submission {sid} was scored but its result could not be written: ")
+    assert message.startswith(f"submission {sid} was scored but its result could not be written (")
+    assert message.endswith("it stays RUNNING and is scored again once its heartbeat is stale")
     assert "\n" not in message
     assert "gave up after 3 attempts" in message or "kept moving under 3 commit attempts" in message
 
@@ -354,8 +355,8 @@ def test_a_full_disk_while_writing_results_is_one_clear_error_and_the_store_stay
     assert main(["worker", "--store", str(root), "--once", "--resamples", "50"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(
-        f"robustboard worker: error: submission {sid} was scored but its result could not be written: "
-        "cannot write "
+        f"robustboard worker: error: submission {sid} was scored but its result could not be written "
+        "(cannot write "
     )
     assert "No space left on device" in err[0]
     assert store.results() == []
