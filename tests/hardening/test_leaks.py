@@ -53,27 +53,25 @@ def index(labels) -> GoldIndex:
 def app(release, labels, tmp_path_factory):
     """The app over a store holding three scored submissions: two from the corpus and a perfect one."""
     work = tmp_path_factory.mktemp("leaks")
-    store = Store(LocalBackend(work / "store"), limits=Limits(per_day=0))
-    store.register_release(str(release.public), str(release.labels))
-    perfect = write_predictions(
-        work / "perfect.jsonl",
-        [
-            {"example_id": e, "variant_id": v, "prediction": g}
-            for e, v, g in zip(labels["example_id"], labels["variant_id"], labels["gold"], strict=True)
-        ],
-    )
-    ids = {}
-    for name, path in {**{m: CORPUS / f for m, f in MODELS.items()}, "leak/perfect": perfect}.items():
-        ids[name] = store.submit(
-            path, release=release.ref, model={"name": name, "type": "other"}, submitter="leaks"
-        )["submission_id"]
-    store.run_pending(n_resamples=100)
-    logs = Collect()
+    logs = Collect()  # from the first submission on: scoring, serving, everything the process logs
     root = logging.getLogger()
     level = root.level
     root.addHandler(logs)
     root.setLevel(logging.DEBUG)
     try:
+        store = Store(LocalBackend(work / "store"), limits=Limits(per_day=0))
+        store.register_release(str(release.public), str(release.labels))
+        rows = zip(labels["example_id"], labels["variant_id"], labels["gold"], strict=True)
+        perfect = write_predictions(
+            work / "perfect.jsonl", [{"example_id": e, "variant_id": v, "prediction": g} for e, v, g in rows]
+        )
+        ids = {}
+        for name, path in {**{m: CORPUS / f for m, f in MODELS.items()}, "leak/perfect": perfect}.items():
+            model = {"name": name, "type": "other"}
+            ids[name] = store.submit(path, release=release.ref, model=model, submitter="leaks")[
+                "submission_id"
+            ]
+        store.run_pending(n_resamples=100)
         with serve_app(store) as served:
             yield {**served, "store": store, "ids": ids, "logs": logs, "work": work, "perfect": perfect}
     finally:
