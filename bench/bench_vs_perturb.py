@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     use_shared_nltk_data()
     global DATA, ROWS, KEEP
-    KEEP = ["_protected"] if args.keep_protected_cache else []
+    KEEP = ["builder.perturbations.protected"] if args.keep_protected_cache else []
     DATA = mmlu_rows(args.rows)
     ROWS = len(DATA)
     if args.peers and not peers_available():

@@ -74,8 +74,9 @@ def _ours(name: str, p: float) -> Augment:
 def clear_our_caches(keep: tuple[str, ...] = ()) -> None:
     """Empty the per-text/per-word memo caches of our perturbations, keeping loaded resources.
 
-    `keep` names caches to leave warm (e.g. `_protected`, the per-example protected sets, which a
-    release build computes once per example and shares between its slots).
+    `keep` names caches, or whole modules, to leave warm (e.g. `builder.perturbations.protected`: the
+    per-example protected sets, which a release build computes once per example and shares between
+    its slots).
 
     Each timed pass then starts cold, as the peers do (their WordNet readers keep their own synset
     caches, and so does ours: `maxsize=1` caches hold the loaded WordNet, tagger table, stopwords).
@@ -89,7 +90,7 @@ def clear_our_caches(keep: tuple[str, ...] = ()) -> None:
             info = getattr(value, "cache_info", None)
             if info is None or getattr(value, "__module__", "") != module_name or info().maxsize == 1:
                 continue
-            if getattr(value, "__name__", "") not in keep:
+            if module_name not in keep and getattr(value, "__name__", "") not in keep:
                 value.cache_clear()
 
 
