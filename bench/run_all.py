@@ -301,6 +301,17 @@ def section_profile(data: dict) -> dict:
     for name, p in missed:
         code, stdout, meta = run_logged(py("bench/peers/profile_ours.py", name, str(p)), f"profile-{name}")
         profiles.append({**meta, "result": json.loads(stdout) if code == 0 else None})
+    score_sizes = (data.get("score", {}).get("result") or {}).get("sizes", {})
+    missed_sizes = [
+        int(size)
+        for size, entry in score_sizes.items()
+        for peer in ("unitxt", "lmeval")
+        if entry.get(f"ratio_{peer}", {}).get("wall", {}).get("median", 1e9) < 50
+    ]
+    if missed_sizes:
+        folder = str(REPO / "out" / "bench-score-inputs" / str(min(missed_sizes)))
+        code, stdout, meta = run_logged(py("bench/peers/profile_ours.py", "score", folder), "profile-score")
+        profiles.append({**meta, "result": json.loads(stdout) if code == 0 else None})
     return {"profiles": profiles}
 
 

@@ -46,6 +46,16 @@ for _ in range({passes}):
     perturb_sides.clear_our_caches()  # outside the profiled frames, as outside the worker's timer
     timed_pass()
 """
+SCORE_PASSES = """
+import sys
+sys.path.insert(0, {here!r})
+from score_sides import ours
+ours({folder!r})  # first run: imports and file cache, not profiled below
+def timed_pass():
+    ours({folder!r})
+for _ in range({passes}):
+    timed_pass()
+"""
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -86,17 +96,22 @@ def summarise(raw: str, top: int = 12) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("name")
-    parser.add_argument("p", type=float)
+    parser.add_argument("name", help="a perturbation, or `score` to profile our scorer")
+    parser.add_argument("p", help="the perturbation's rate, or the scoring input folder")
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
     py_spy = PEER_VENV / "bin" / "py-spy"
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "passes.py"
-        script.write_text(
-            PASSES.format(here=str(HERE), rows=args.rows, name=args.name, p=args.p, passes=args.passes)
-        )
+        if args.name == "score":
+            script.write_text(SCORE_PASSES.format(here=str(HERE), folder=args.p, passes=args.passes))
+        else:
+            script.write_text(
+                PASSES.format(
+                    here=str(HERE), rows=args.rows, name=args.name, p=float(args.p), passes=args.passes
+                )
+            )
         raw = Path(tmp) / "profile.raw"
         subprocess.run(
             [
@@ -120,6 +135,8 @@ def main() -> None:
     result.update(
         perturbation=args.name, p=args.p, rows=args.rows, passes=args.passes, profiler="py-spy --rate 200"
     )
+    if args.name == "score":
+        result.update(perturbation="score (read + validate + extract + every metric with CIs)", rows=None)
     print(json.dumps(result, indent=1))
 
 
