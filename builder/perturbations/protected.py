@@ -79,7 +79,12 @@ def normalized_tokens(text: str) -> list[str]:
     goes through upper case first because some lower-case letters have no way back: the casing
     slot's "ı".upper() is "I", whose casefold is "i", not "ı".
     """
-    return [t.upper().casefold() for t in _tokens(text)]
+    return [fold(t) for t in _tokens(text)]
+
+
+def fold(token: str) -> str:
+    """The case-folded form protection compares (see `normalized_tokens`)."""
+    return token.upper().casefold()
 
 
 def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[str]:
@@ -97,9 +102,9 @@ def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[
 def _analyse(texts: tuple[str, ...], choices: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
     """(the protected tokens, every token) of the texts; cached, as every slot of an example asks."""
     raw = [_tokens(text) for text in texts]
-    protected = {t.casefold() for tokens in raw for t in tokens if is_inherently_protected(t)}
+    protected = {fold(t) for tokens in raw for t in tokens if is_inherently_protected(t)}
     stop = english_stopwords()
-    words = [{t.casefold() for t in tokens} for tokens in raw]
+    words = [{fold(t) for t in tokens} for tokens in raw]
     if choices:  # multiple choice: question vs. options
         option_words = {t for choice in choices for t in normalized_tokens(choice)}
         protected |= (words[0] & option_words) - stop

@@ -116,7 +116,10 @@ def test_editable_words_never_include_a_protected_token(question, choices):
 
 def test_casing_round_trips_of_letters_without_a_lower_case_twin_are_not_alterations():
     # real tweet_eval sentiment test row 8206: the dotless ı upper-cases to I, which folds to i
-    original = classification("so najibrazakı said No to 3 of them")
+    original = classification("so Najibrazakı said No to 3 of them")
     upper = create("casing", mode="upper").perturb(original, random.Random(0))
     assert upper.text == "SO NAJIBRAZAKI SAID NO TO 3 OF THEM"
+    assert "najibrazaki" in protected_tokens(original)  # still protected, in the folded form
     assert altered_protected_tokens(original, upper) == []
+    typo = dataclasses.replace(upper, text=upper.text.replace("NAJIBRAZAKI", "NAJIBRAZAK"))
+    assert altered_protected_tokens(original, typo) == ["najibrazaki"]
