@@ -125,7 +125,9 @@ def extract_answers(
         digit_labels = np.zeros(n, dtype=bool)
         for column in label_columns:
             digit_labels |= np.asarray(pc.fill_null(pc.utf8_is_digit(column), False), dtype=bool)
-        is_number = np.asarray(pc.fill_null(pc.utf8_is_digit(core), False), dtype=bool) & ~digit_labels
+        # decimal digits only: `utf8_is_digit` also takes "²" and "¼", which int() refuses (a crash, found
+        # by fuzzing); int() reads every decimal digit, full-width ones included
+        is_number = np.asarray(pc.fill_null(pc.utf8_is_decimal(core), False), dtype=bool) & ~digit_labels
         is_number &= undecided
         if is_number.any():
             rows = np.flatnonzero(is_number)

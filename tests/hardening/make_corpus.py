@@ -98,6 +98,10 @@ def lmeval(rows: list[dict]) -> bytes:
     return jsonl(records)
 
 
+def _replace(rows: list[dict], predictions: dict[int, str]) -> list[dict]:
+    return [{**r, "prediction": predictions.get(i, r["prediction"])} for i, r in enumerate(rows)]
+
+
 def files(reference: list[dict]) -> dict[str, bytes]:
     ten = reference[:10]
     numbers = [{**r, "prediction": 1 + i % 4} for i, r in enumerate(reference)]
@@ -127,6 +131,10 @@ def files(reference: list[dict]) -> dict[str, bytes]:
             table(reference).cast(pa.schema([(c, pa.large_string()) for c in COLUMNS]))
         ),
         "samples_reference.jsonl": lmeval(reference),
+        # --- digits that are not decimal (², ¼) are no index (int() refused them: a crash found by
+        # fuzzing); a full-width ２ is the index 2
+        "unicode_digits.jsonl": jsonl(_replace(reference, {4: "²", 5: "¼", 6: "２"})),
+        "unicode_digits_reference.jsonl": jsonl(_replace(reference, {4: "x", 5: "x", 6: "2"})),
         # --- must score exactly like numbers_reference.jsonl (numbers where strings belong)
         "numbers_reference.jsonl": jsonl(numbers_text),
         "numbers.jsonl": jsonl(numbers),

@@ -54,8 +54,9 @@ SCORES_LIKE = {
         "reference.jsonl",
     ),
     **dict.fromkeys(["numbers.jsonl", "numbers.csv", "numbers.parquet"], "numbers_reference.jsonl"),
+    "unicode_digits.jsonl": "unicode_digits_reference.jsonl",
 }
-REFERENCES = ("reference.jsonl", "numbers_reference.jsonl")
+REFERENCES = ("reference.jsonl", "numbers_reference.jsonl", "unicode_digits_reference.jsonl")
 
 # file -> (where, what): the problem's location and (part of) its message
 PROBLEMS = {
