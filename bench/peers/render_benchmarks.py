@@ -316,9 +316,14 @@ def _profile(section, add) -> None:
             add("Profile failed; see out/bench logs.")
             add("")
             continue
-        add(
-            f"{result['perturbation']} p={result['p']}: {result['samples']} samples over {result['passes']} cold passes of {result['rows']:,} rows ({result['profiler']})."
-        )
+        if result.get("rows"):
+            add(
+                f"{result['perturbation']} p={result['p']}: {result['samples']} samples over {result['passes']} cold passes of {result['rows']:,} rows ({result['profiler']})."
+            )
+        else:
+            add(
+                f"{result['perturbation']} on `{result['p']}`: {result['samples']} samples over {result['passes']} runs after a warm-up run ({result['profiler']})."
+            )
         add("")
         add("| self time | function | | inclusive | function |")
         add("|---:|---|---|---:|---|")
