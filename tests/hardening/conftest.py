@@ -3,6 +3,7 @@ the app served in-process on loopback, and (imported from tests/hub) the local H
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ import pytest
 
 from submissions.limits import Limits
 from submissions.store import LocalBackend, Store
-from tests.hardening.release import Release, build, reference_rows
+from tests.hardening.release import EXAMPLE_IDS, VARIANT_IDS, Release, build, reference_rows
 from tests.hub.conftest import (  # noqa: F401  (fixtures, re-exported for this package)
     _hub_server_session,
     _isolated_client,
@@ -27,7 +28,11 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 
 @pytest.fixture(scope="session")
 def release(shared_data: Path, tmp_path_factory) -> Release:
-    return build(shared_data, tmp_path_factory.mktemp("hardening-release"))
+    built = build(shared_data, tmp_path_factory.mktemp("hardening-release"))
+    manifest = json.loads((built.public / "manifest.json").read_text("utf-8"))
+    assert tuple(s["variant_id"] for s in manifest["slots"]) == VARIANT_IDS
+    assert manifest["counts"]["examples"] == len(EXAMPLE_IDS)
+    return built
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,9 @@ import pandas as pd
 SUBJECTS = 3
 PER_SUBJECT = 8
 REF = "mmlu@1.0.0"
+# The ids the build gives (checked by the `release` fixture), for strategies that are built at import.
+EXAMPLE_IDS = tuple(f"mmlu-{i}" for i in range(SUBJECTS * PER_SUBJECT))
+VARIANT_IDS = ("original", "typos-p0.05-r1", "enumerator-roman", "choice-order-reversed")
 SLOT_SPEC = """\
 name: hardening
 description: one slot of each kind that matters here (text edit, relabelled options, reordered options)

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from robustboard.atomic import dumps_json
 from submissions.formats import PREDICTION_COLUMNS, read_predictions
 from submissions.metrics import score
 from submissions.validation import ValidationError
+from tests.hardening.release import EXAMPLE_IDS, VARIANT_IDS
 
 FAST, SLOW = 200, 10_000
 FAST_EXACT, SLOW_EXACT = 25, 2_000
@@ -62,13 +64,46 @@ VALUES = st.recursive(
     max_leaves=6,
 )
 KEY_CHOICES = st.sampled_from([*PREDICTION_COLUMNS, *PREDICTION_COLUMNS, "task", "extra", ""])
+# Most cases should get past the reader, so that the scorer is fuzzed too: real ids of the release and
+# answers that look like answers, mixed with anything at all.
+EXAMPLE = st.one_of(st.sampled_from(EXAMPLE_IDS), st.sampled_from(EXAMPLE_IDS), ANY_TEXT)
+VARIANT = st.one_of(st.sampled_from(VARIANT_IDS), st.sampled_from(VARIANT_IDS), ANY_TEXT)
+ANSWER = st.one_of(
+    st.sampled_from(["A", "b", "(C)", "iv", "2", "²", "２", "Answer: D", "the second one", ""]), ANY_TEXT
+)
+FIELD = {"example_id": EXAMPLE, "variant_id": VARIANT, "prediction": ANSWER}
+PAIRS = st.lists(
+    st.tuples(st.sampled_from(EXAMPLE_IDS), st.sampled_from(VARIANT_IDS)), max_size=12, unique=True
+)
 
 
 @st.composite
-def mutated(draw, data: bytes) -> bytes:
-    """`data` after 0-3 random edits: flip, insert, delete, truncate or duplicate a slice."""
+def clean_rows(draw) -> list[dict]:
+    """Rows of distinct real (example_id, variant_id) pairs with any answer: files the scorer takes."""
+    return [{"example_id": e, "variant_id": v, "prediction": draw(ANSWER)} for e, v in draw(PAIRS)]
+
+
+@st.composite
+def plausible(draw) -> dict:
+    """A record with the three fields (sometimes of the wrong type), sometimes an extra field."""
+    record = {k: draw(st.one_of(v, v, v, VALUES)) for k, v in FIELD.items()}
+    if draw(st.integers(0, 3)) == 0:
+        record[draw(ANY_TEXT)] = draw(VALUES)
+    return record
+
+
+# A third of the cases are well-formed files of text fields (they reach the scorer), a third carry wrong
+# types, missing fields and odd lines, a third are then broken by random byte edits.
+MODES = st.sampled_from(["clean", "noisy", "mutated"])
+
+
+@st.composite
+def mutated(draw, data: bytes, mode: str = "mutated") -> bytes:
+    """`data` after 1-3 random edits in mode `mutated`: flip, insert, delete, truncate, duplicate a slice."""
+    if mode != "mutated":
+        return data
     data = bytearray(data)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["flip", "insert", "delete", "truncate", "duplicate"]))
         at = draw(st.integers(0, max(0, len(data) - 1)))
         if op == "flip" and data:
@@ -97,14 +132,19 @@ def layout(draw, lines: list[bytes]) -> bytes:
 
 
 @st.composite
-def any_records(draw) -> list:
-    """JSON values for lines: mostly objects with some of the three fields holding anything."""
+def any_records(draw, mode: str) -> list:
+    """JSON values for lines: clean records of the three text fields, or objects holding anything."""
+    if mode == "clean":
+        return draw(clean_rows())
     records = []
     for _ in range(draw(st.integers(0, 12))):
-        if draw(st.integers(0, 9)) == 0:
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
             records.append(draw(VALUES))
-            continue
-        records.append({draw(KEY_CHOICES): draw(VALUES) for _ in range(draw(st.integers(0, 5)))})
+        elif kind <= 2:
+            records.append({draw(KEY_CHOICES): draw(VALUES) for _ in range(draw(st.integers(0, 5)))})
+        else:
+            records.append(draw(plausible()))
     return records
 
 
@@ -116,14 +156,24 @@ def jsonl_bytes(draw, records: list) -> bytes:
 
 @st.composite
 def any_jsonl(draw) -> bytes:
-    return draw(mutated(jsonl_bytes(draw, draw(any_records()))))
+    mode = draw(MODES)
+    return draw(mutated(jsonl_bytes(draw, draw(any_records(mode))), mode))
 
 
 @st.composite
 def any_csv(draw) -> bytes:
-    header = draw(st.lists(KEY_CHOICES, min_size=0, max_size=5))
-    width = draw(st.integers(max(1, len(header) - 1), len(header) + 1))
-    rows = draw(st.lists(st.lists(ANY_TEXT, min_size=width, max_size=width), max_size=10))
+    mode = draw(MODES)
+    if mode == "clean":
+        header = list(draw(st.permutations(PREDICTION_COLUMNS)))
+        rows = [[row[name] for name in header] for row in draw(clean_rows())]
+    elif draw(st.integers(0, 3)):
+        header = list(draw(st.permutations(PREDICTION_COLUMNS)))
+        cells = [FIELD[name] for name in header]
+        rows = draw(st.lists(st.tuples(*cells), max_size=10))
+    else:
+        header = draw(st.lists(KEY_CHOICES, min_size=0, max_size=5))
+        width = draw(st.integers(max(1, len(header) - 1), len(header) + 1))
+        rows = draw(st.lists(st.lists(ANY_TEXT, min_size=width, max_size=width), max_size=10))
     buffer = io.StringIO()
     writer = csv.writer(
         buffer,
@@ -133,7 +183,7 @@ def any_csv(draw) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     data = buffer.getvalue().encode("utf-8", "surrogatepass")
-    return draw(mutated((b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data))
+    return draw(mutated((b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data, mode))
 
 
 PARQUET_TYPES = st.sampled_from(
@@ -177,8 +227,23 @@ def _column(kind: str, n: int, draw) -> pa.Array:
 @st.composite
 def any_parquet(draw) -> bytes:
     n = draw(st.integers(0, 12))
-    names = draw(st.lists(KEY_CHOICES, min_size=1, max_size=5))
-    columns = [_column(draw(PARQUET_TYPES), n, draw) for _ in names]
+    mode = draw(MODES)
+    if mode == "clean":
+        rows = draw(clean_rows())
+        names = list(PREDICTION_COLUMNS)
+        columns = [pa.array([r[name] for r in rows], pa.string()) for name in names]
+    elif draw(st.integers(0, 3)):
+        names = list(PREDICTION_COLUMNS)
+        columns = [
+            pa.array(draw(st.lists(FIELD[name], min_size=n, max_size=n)), pa.string())
+            if draw(st.integers(0, 3))
+            else _column(draw(PARQUET_TYPES), n, draw)
+            for name in names
+        ]
+        columns = [c.cast(pa.string()) if pa.types.is_string(c.type) else c for c in columns]
+    else:
+        names = draw(st.lists(KEY_CHOICES, min_size=1, max_size=5))
+        columns = [_column(draw(PARQUET_TYPES), n, draw) for _ in names]
     buffer = io.BytesIO()
     table = pa.Table.from_arrays(columns, names=names)
     pq.write_table(
@@ -187,18 +252,32 @@ def any_parquet(draw) -> bytes:
         row_group_size=draw(st.sampled_from([1, 4, 1024])),
         compression=draw(st.sampled_from(["none", "snappy", "zstd"])),
     )
-    return draw(mutated(buffer.getvalue()))
+    return draw(mutated(buffer.getvalue(), mode))
 
 
 @st.composite
 def any_lmeval(draw) -> bytes:
+    mode = draw(MODES)
+    if mode == "clean":
+        records = [
+            {
+                "doc_id": i,
+                "doc": {k: r[k] for k in ("example_id", "variant_id")},
+                "filtered_resps": [r["prediction"]],
+            }
+            for i, r in enumerate(draw(clean_rows()))
+        ]
+        return jsonl_bytes(draw, records)
     records = []
     for i in range(draw(st.integers(0, 8))):
         record = {"doc_id": i}
-        if draw(st.booleans()):
+        if draw(st.integers(0, 3)):
             record["doc"] = (
-                {"example_id": draw(VALUES), "variant_id": draw(VALUES)}
-                if draw(st.booleans())
+                {
+                    "example_id": draw(st.one_of(EXAMPLE, VALUES)),
+                    "variant_id": draw(st.one_of(VARIANT, VALUES)),
+                }
+                if draw(st.integers(0, 3))
                 else draw(VALUES)
             )
         if draw(st.booleans()):
@@ -213,26 +292,45 @@ def any_lmeval(draw) -> bytes:
                     VALUES,
                 )
             )
-        record["filtered_resps"] = draw(st.one_of(st.lists(VALUES, max_size=4), VALUES))
+        record["filtered_resps"] = draw(
+            st.one_of(st.lists(ANSWER, min_size=1, max_size=1), st.lists(VALUES, max_size=4), VALUES)
+        )
         if draw(st.booleans()):
             record["filter"] = draw(st.sampled_from(["none", "strict-match", "flexible-extract"]))
         records.append(record)
-    return draw(mutated(jsonl_bytes(draw, records)))
+    return draw(mutated(jsonl_bytes(draw, records), mode))
 
 
 # ----------------------------------------------------------------------------------------- properties
+TALLY_FILE = Path(__file__).resolve().parents[2] / "test-artifacts" / "hardening" / "fuzz-tally.json"
+TALLIES: dict[str, Counter] = {}
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("fuzz")
+    """A folder for the generated files; on the way out, the outcome counts of this run are written to
+    test-artifacts/hardening/fuzz-tally.json (merged by test name; the figures docs/reliability.md cites)."""
+    yield tmp_path_factory.mktemp("fuzz")
+    TALLY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(TALLY_FILE.read_text()) if TALLY_FILE.exists() else {}
+    TALLY_FILE.write_text(
+        json.dumps({**old, **{k: dict(v) for k, v in TALLIES.items()}}, indent=1, sort_keys=True)
+    )
 
 
-def check_outcome(path: Path, labels: pd.DataFrame, fmt: str | None = None) -> pd.DataFrame | None:
-    """Read then score `path`: a valid frame and a sane score, or ValidationErrors with located problems."""
+def check_outcome(
+    path: Path, labels: pd.DataFrame, fmt: str | None = None, tally: Counter | None = None
+) -> pd.DataFrame | None:
+    """Read then score `path`: a valid frame and a sane score, or ValidationErrors with located problems.
+    `tally` counts the outcomes (for docs/reliability.md)."""
+    tally = Counter() if tally is None else tally
     started = time.monotonic()
+    tally["cases"] += 1
     try:
         frame = read_predictions(path, format=fmt)
     except ValidationError as err:
         assert_clear(err)
+        tally["refused by the reader"] += 1
         return None
     assert list(frame.columns[:3]) == list(PREDICTION_COLUMNS)
     for name in PREDICTION_COLUMNS:
@@ -242,7 +340,9 @@ def check_outcome(path: Path, labels: pd.DataFrame, fmt: str | None = None) -> p
         result = score(labels, frame, n_resamples=RESAMPLES)
     except ValidationError as err:
         assert_clear(err)
+        tally["read, refused by the scorer"] += 1
     else:
+        tally["read and scored"] += 1
         assert 0 <= result["coverage"] <= 1
         accuracy = result["metrics"]["accuracy"]
         assert math.isnan(accuracy) or 0 <= accuracy <= 1
@@ -266,10 +366,12 @@ def write(workdir: Path, name: str, data: bytes) -> Path:
 
 
 def _any(reader: str, strategy, name: str, fmt: str | None, n: int):
+    tally = TALLIES.setdefault(f"any {reader} ({n})", Counter())
+
     @fuzz(n)
     @given(data=strategy())
     def run(workdir, labels, data):
-        check_outcome(write(workdir, name, data), labels, fmt)
+        check_outcome(write(workdir, name, data), labels, fmt, tally)
 
     run.__name__ = f"{reader}_{n}"
     return run
@@ -352,6 +454,7 @@ def ids(labels) -> list[tuple[str, str]]:
 
 def _exact(fmt: str, n: int):
     name = "samples_exact.jsonl" if fmt == "lm-eval" else f"exact.{fmt}"
+    tally = TALLIES.setdefault(f"exact {fmt} ({n})", Counter())
 
     @fuzz(n)
     @given(data=st.data())
@@ -361,6 +464,7 @@ def _exact(fmt: str, n: int):
             write(workdir, name, encode(rows, fmt, data.draw)),
             labels,
             "lm-eval" if fmt == "lm-eval" else None,
+            tally,
         )
         assert frame is not None
         assert frame[list(PREDICTION_COLUMNS)].astype(object).to_dict("records") == rows
