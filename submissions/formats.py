@@ -516,7 +516,9 @@ def _read_parquet(
         name, meta.num_rows, limits, problems
     ):
         return None
-    wanted = [c for c in (*required, *OPTIONAL_LABEL_COLUMNS) if c in present]
+    # a submission's own columns only: nothing else a stranger put in the file is decoded
+    optional = () if required == PREDICTION_COLUMNS else OPTIONAL_LABEL_COLUMNS
+    wanted = [c for c in (*required, *optional) if c in present]
     batches, rows, size = [], 0, 0
     budget = limits.max_file_bytes * 4 if limits is not None else None
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=wanted, use_threads=False):
