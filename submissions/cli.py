@@ -157,11 +157,13 @@ def _user_errors(fn):
 
 @_user_errors
 def _score(args: argparse.Namespace) -> int:
+    from submissions import sandbox
     from submissions.formats import read_labels, read_predictions
     from submissions.limits import using
     from submissions.metrics import score
 
     limits = _limits(args)
+    sandbox.start()  # the predictions' parser starts up while the labels are read
     with using(limits):
         labels = read_labels(args.labels)
         predictions = read_predictions(args.predictions, limits=limits)

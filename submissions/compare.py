@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
+from threadpoolctl import threadpool_limits
 
 from robustboard.hashing import stable_seed
 from submissions.matrix import ORIGINAL
@@ -47,7 +48,15 @@ def slot_columns(details: pd.DataFrame) -> list[str]:
 def compare(
     details_a: pd.DataFrame, details_b: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0
 ) -> dict:
-    """Paired tests of result a against result b; differences are a − b."""
+    """Paired tests of result a against result b; differences are a − b.
+
+    The bootstrap's matrix products run on one BLAS thread, as in `score_matrix`.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _compare(details_a, details_b, n_resamples=n_resamples, seed=seed)
+
+
+def _compare(details_a: pd.DataFrame, details_b: pd.DataFrame, *, n_resamples: int, seed: int) -> dict:
     a, b = _aligned(details_a, details_b)
     slots = slot_columns(a)
     k = len(slots)

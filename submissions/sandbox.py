@@ -79,18 +79,31 @@ def run(
         return value, table
 
 
+def start() -> None:
+    """Start the helper now, without waiting for it: its imports (about half a second) then overlap
+    whatever the caller does before its first parse, such as reading the labels."""
+    with _LOCK:
+        _start()
+
+
+def _start() -> subprocess.Popen:
+    global _HELPER
+    if _HELPER is None or _HELPER.poll() is not None:
+        _HELPER = subprocess.Popen(
+            [sys.executable, "-m", "submissions.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+    return _HELPER
+
+
 def _ask(request: bytes, timeout: float) -> tuple[str, Any, bool]:
     """Send one request to the helper (started if needed) and wait for its answer."""
     global _HELPER
     for attempt in (1, 2):  # a helper that died since the last call is started again, once
-        if _HELPER is None or _HELPER.poll() is not None:
-            _HELPER = subprocess.Popen(
-                [sys.executable, "-m", "submissions.sandbox"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-            )
+        _start()
         try:
             _send(_HELPER.stdin, request)
             answer = _receive(_HELPER.stdout, timeout + 60)

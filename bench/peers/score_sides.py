@@ -19,10 +19,12 @@ N_RESAMPLES = 1000
 
 def ours(folder: str, n_resamples: int = N_RESAMPLES) -> dict:
     """Read the files and score them: every metric with its CIs (overall, per family, per task)."""
+    from submissions import sandbox
     from submissions.formats import read_labels, read_predictions
     from submissions.metrics import score
 
     start = time.perf_counter()
+    sandbox.start()  # as `robustboard score` does: the untrusted file's parser starts while labels are read
     labels = read_labels(f"{folder}/labels")
     predictions = read_predictions(f"{folder}/predictions.parquet")
     read = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -14,7 +15,7 @@ from nltk.metrics.agreement import AnnotationTask
 
 from robustboard.atomic import dumps_json
 from submissions.matrix import Matrix
-from submissions.metrics import METRIC_KEYS, features, score, score_matrix
+from submissions.metrics import METRIC_KEYS, features, percentile_bounds, score, score_matrix
 from submissions.validation import ValidationError
 
 LETTERS = ["A", "B", "C", "D"]
@@ -329,6 +330,37 @@ def test_interval_brackets_the_estimate_and_matches_a_direct_resampling():
     draws = np.random.default_rng(99).integers(0, 80, size=(4000, 80))
     direct = np.percentile(per_example[draws].mean(axis=1), [2.5, 97.5])
     assert low == pytest.approx(direct[0], abs=0.02) and high == pytest.approx(direct[1], abs=0.02)
+
+
+def test_percentile_bounds_leave_out_undefined_resamples_like_nanpercentile():
+    """Vectorised over tasks and keys, yet each interval is the percentile of its finite values."""
+    rng = np.random.default_rng(3)
+    samples = rng.random((4, 200, 6))
+    samples[0, ::7, 1] = np.nan  # a metric undefined in some resamples
+    samples[2, :50, 3] = np.inf
+    samples[3, :, 5] = np.nan  # undefined in every resample
+    bounds = percentile_bounds(samples)
+    assert bounds.shape == (4, 2, 6)
+    finite = np.where(np.isfinite(samples), samples, np.nan)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):
+        expected = np.moveaxis(np.nanpercentile(finite, [2.5, 97.5], axis=1), 0, 1)
+    np.testing.assert_allclose(bounds, expected, rtol=1e-12, atol=0)  # equal but for the last bit
+    assert np.isnan(bounds[3, :, 5]).all()
+
+
+def test_per_task_blocks_equal_scoring_each_task_alone():
+    """Tasks are resampled on their own examples with their own streams, batched or not."""
+    rng = np.random.default_rng(4)
+    correct = (rng.random((90, 3)) < 0.6).astype(np.uint8)
+    matrix = _matrix(correct)
+    tasks = np.array(["t0", "t1", "t2"])[rng.integers(0, 3, size=90)]
+    matrix = dataclasses.replace(matrix, tasks=tasks)
+    result = score_matrix(matrix, n_resamples=300, seed=8)
+    for task in ("t0", "t1", "t2"):
+        alone = score_matrix(matrix.subset(rows=np.flatnonzero(tasks == task)), n_resamples=300, seed=8)
+        assert result["per_task"][task]["metrics"] == alone["per_task"][task]["metrics"]
+        assert result["per_task"][task]["ci"] == alone["per_task"][task]["ci"]
+        assert result["per_task"][task]["n_examples"] == (tasks == task).sum()
 
 
 def test_per_task_and_per_family_blocks(toy_labels, gold_predictions):
