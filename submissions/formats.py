@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -611,30 +612,7 @@ def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[s
     """
     keep = required if required == PREDICTION_COLUMNS else (*required, *OPTIONAL_LABEL_COLUMNS)
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
-        except UnicodeDecodeError as err:
-            problems.add(f"line {number}", _utf8_problem(err))
-            continue
-        except json.JSONDecodeError as err:
-            problems.add(f"line {number}", _json_problem(err))
-            continue
-        except RecursionError:
-            problems.add(f"line {number}", "is JSON nested too deeply")
-            continue
-        except _DuplicateKey as err:
-            problems.add(f"line {number}", f"has the key {err.key!r} twice (which one is meant?)")
-            continue
-        except ValueError as err:  # e.g. an integer of more digits than Python converts
-            problems.add(f"line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
-            continue
-        if not isinstance(record, dict):
-            kind = "null" if record is None else type(record).__name__
-            problems.add(f"line {number}", f"is a JSON {kind}, not an object")
-            continue
+    for number, record in _json_objects(lines, problems):
         for key in required:
             value = record.get(key)
             if isinstance(value, bool | dict | list):
@@ -656,6 +634,39 @@ def _read_jsonl_slowly(lines: list[bytes], problems: Problems, required: tuple[s
         except _READ_ERRORS:
             columns[key] = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+def _json_objects(
+    lines: list[bytes], problems: Problems, prefix: str = ""
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each line that is one JSON object; every other non-blank line is a
+    problem at `{prefix}line N` saying what is wrong with it."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{prefix}line {number}"
+        try:
+            record = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except UnicodeDecodeError as err:
+            problems.add(where, _utf8_problem(err))
+            continue
+        except json.JSONDecodeError as err:
+            problems.add(where, _json_problem(err))
+            continue
+        except RecursionError:
+            problems.add(where, "is JSON nested too deeply")
+            continue
+        except _DuplicateKey as err:
+            problems.add(where, f"has the key {err.key!r} twice (which one is meant?)")
+            continue
+        except ValueError as err:  # e.g. an integer of more digits than Python converts
+            problems.add(where, f"is not valid JSON ({_first_line(err)[:120]})")
+            continue
+        if not isinstance(record, dict):
+            kind = "null" if record is None else type(record).__name__
+            problems.add(where, f"is a JSON {kind}, not an object")
+            continue
+        yield number, record
 
 
 class _DuplicateKey(ValueError):
@@ -736,31 +747,7 @@ def _read_lmeval(
         total_lines += len(lines) - (lines[-1] == b"")
         if not _check_rows(name, total_lines, limits, problems, unit="lines"):
             break
-        parsed = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
-            except UnicodeDecodeError as err:
-                problems.add(f"{name}: line {number}", _utf8_problem(err))
-                continue
-            except json.JSONDecodeError as err:
-                problems.add(f"{name}: line {number}", _json_problem(err))
-                continue
-            except RecursionError:
-                problems.add(f"{name}: line {number}", "is JSON nested too deeply")
-                continue
-            except _DuplicateKey as err:
-                problems.add(f"{name}: line {number}", f"has the key {err.key!r} twice (which one is meant?)")
-                continue
-            except ValueError as err:  # e.g. an integer of more digits than Python converts
-                problems.add(f"{name}: line {number}", f"is not valid JSON ({_first_line(err)[:120]})")
-                continue
-            if not isinstance(record, dict):
-                problems.add(f"{name}: line {number}", "is not a JSON object")
-                continue
-            parsed.append((number, record))
+        parsed = list(_json_objects(lines, problems, prefix=f"{name}: "))
         filters = {str(r.get("filter", "none")) for _, r in parsed}
         chosen = "none" if "none" in filters else min(filters, default="none")
         for number, record in parsed:
