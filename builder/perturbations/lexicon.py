@@ -101,7 +101,9 @@ NUMBER_WORDS = _words(
 
 # A word with an inner apostrophe, and (without consuming it) the word after it; candidates for
 # `CONTRACTIONS`. A lookup in the dict is much faster than one alternation of every contraction.
-_APOSTROPHE_WORD = re.compile(r"\b([^\W\d_]+['\u2019][^\W\d_]+)\b(?=\s+(\w+)|)")
+# The quantifiers are possessive (no backtracking into a run of letters, spaces or word characters:
+# giving some back could never let the match succeed) because this scans every text with an apostrophe.
+_APOSTROPHE_WORD = re.compile(r"\b([^\W\d_]++['\u2019][^\W\d_]++)\b(?=\s++(\w++)|)")
 
 
 def match_case(source: str, target: str) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import cache, lru_cache
+from itertools import compress
 
 from builder.perturbations.lexicon import (
     NEGATIONS,
@@ -77,14 +78,39 @@ def normalized_tokens(text: str) -> list[str]:
     Tokens are cut before case folding, so a character whose folded form is two characters
     ("İ" -> "i" + combining dot) cannot split a word differently in the two texts compared. Folding
     goes through upper case first because some lower-case letters have no way back: the casing
-    slot's "ı".upper() is "I", whose casefold is "i", not "ı".
+    slot's "ı".upper() is "I", whose casefold is "i", not "ı". ASCII text (most text) is folded
+    before it is cut: there `fold` is `str.lower`, which keeps every character a word character or
+    not, so the tokens are the same.
     """
-    return [fold(t) for t in _tokens(text)]
+    expanded = expand_contractions(text.replace("\u2019", "'"))
+    if expanded.isascii():
+        return WORD.findall(expanded.lower())
+    return _fold_all(WORD.findall(expanded))
 
 
 def fold(token: str) -> str:
     """The case-folded form protection compares (see `normalized_tokens`)."""
     return token.upper().casefold()
+
+
+def _fold_all(tokens: list[str]) -> list[str]:
+    """`[fold(t) for t in tokens]`, folding the space-joined tokens in one call instead of one per token.
+
+    Identical because tokens never contain a space, no character's upper case or case fold is or
+    holds a space, and `str.upper` / `str.casefold` map each character on its own (only
+    `str.lower` looks at context, for the final sigma). On ASCII, `fold` is `str.lower`.
+    """
+    if not tokens:
+        return []
+    joined = " ".join(tokens)
+    return (joined.lower() if joined.isascii() else fold(joined)).split(" ")
+
+
+# Joins the options of a question so that they are tokenised in one call. Neither a word character
+# nor a WORD joiner nor whitespace, so to every pattern involved (WORD, the contraction finder and
+# its look-ahead) it is a boundary exactly like the end of a string: the tokens of the joined text
+# are those of each option in turn.
+_OPTION_SEPARATOR = "\x00"
 
 
 def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[str]:
@@ -100,14 +126,21 @@ def protected_tokens(example: Example, *, stopwords: bool = False) -> frozenset[
 
 @lru_cache(maxsize=65536)
 def _analyse(texts: tuple[str, ...], choices: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
-    """(the protected tokens, every token) of the texts; cached, as every slot of an example asks."""
-    raw = [_tokens(text) for text in texts]
-    protected = {fold(t) for tokens in raw for t in tokens if is_inherently_protected(t)}
+    """(the protected tokens, every token) of the texts; cached, as every slot of an example asks.
+
+    Each text is tokenised once: its raw tokens decide what is inherently protected (case matters
+    there), their folded forms are what is kept and compared.
+    """
+    protected: set[str] = set()
+    words = []
+    for text in texts:
+        raw = _tokens(text)
+        folded = _fold_all(raw)
+        protected.update(compress(folded, map(is_inherently_protected, raw)))
+        words.append(set(folded))
     stop = english_stopwords()
-    words = [{fold(t) for t in tokens} for tokens in raw]
     if choices:  # multiple choice: question vs. options
-        option_words = {t for choice in choices for t in normalized_tokens(choice)}
-        protected |= (words[0] & option_words) - stop
+        protected |= words[0].intersection(normalized_tokens(_OPTION_SEPARATOR.join(choices))) - stop
     elif len(words) == 2:  # pair classification: text vs. text_pair
         protected |= (words[0] & words[1]) - stop
     return frozenset(protected), frozenset().union(*words)
@@ -120,9 +153,17 @@ def _with_stopwords(texts: tuple[str, ...], choices: tuple[str, ...]) -> frozens
 
 
 @lru_cache(maxsize=16384)
-def _protected_counts(text: str, protected: frozenset[str]) -> Counter:
-    """How often each protected token occurs in `text` (cached: every slot of an example asks)."""
-    return Counter(t for t in normalized_tokens(text) if t in protected)
+def _protected_counts(
+    text: str, protected: frozenset[str]
+) -> tuple[frozenset[str], tuple[tuple[str, int], ...]]:
+    """The protected tokens of `text` that occur once, and (token, count) for those that occur more.
+
+    Split so that the audit checks the usual case, a token occurring once, with one set difference.
+    Cached: every slot of an example asks.
+    """
+    counts = Counter(t for t in normalized_tokens(text) if t in protected)
+    once = frozenset(token for token, count in counts.items() if count == 1)
+    return once, tuple((token, count) for token, count in counts.items() if count > 1)
 
 
 def altered_protected_tokens(original: Example, perturbed: Example, *, stopwords: bool = False) -> list[str]:
@@ -137,7 +178,8 @@ def altered_protected_tokens(original: Example, perturbed: Example, *, stopwords
         text, new_text = getattr(original, name) or "", getattr(perturbed, name) or ""
         if new_text == text:  # format, order, distractor and few-shot slots: nothing to compare
             continue
-        before = _protected_counts(text, protected_tokens(original, stopwords=stopwords))
-        after = Counter(normalized_tokens(new_text))
-        altered.update(token for token, count in before.items() if after[token] < count)
+        once, repeated = _protected_counts(text, protected_tokens(original, stopwords=stopwords))
+        after = normalized_tokens(new_text)
+        altered.update(once.difference(after))
+        altered.update(token for token, count in repeated if after.count(token) < count)
     return sorted(altered)

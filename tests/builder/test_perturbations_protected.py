@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.perturbations import altered_protected_tokens, create, protected_tokens
-from builder.perturbations.protected import WORD, normalized_tokens
+from builder.perturbations.protected import _OPTION_SEPARATOR, WORD, _fold_all, fold, normalized_tokens
 from builder.perturbations.text import editable_words, word_pieces
 from tests.builder.perturbation_data import classification, mc
 
@@ -123,3 +123,21 @@ def test_casing_round_trips_of_letters_without_a_lower_case_twin_are_not_alterat
     assert altered_protected_tokens(original, upper) == []
     typo = dataclasses.replace(upper, text=upper.text.replace("NAJIBRAZAKI", "NAJIBRAZAK"))
     assert altered_protected_tokens(original, typo) == ["najibrazaki"]
+
+
+# The fast paths of protected.py give what the one-token-at-a-time definitions give.
+TRICKY_TOKENS = st.lists(
+    st.text(alphabet="aZß\u0130\u0131\u03a3\u03c2\u017f\ufb01'-.1_\u00e9\u1e9e", min_size=1, max_size=6),
+    max_size=8,
+)
+
+
+@given(TRICKY_TOKENS)
+def test_folding_tokens_together_is_folding_each(tokens):
+    assert _fold_all(tokens) == [fold(t) for t in tokens]
+
+
+@given(st.lists(st.text(alphabet="ab A'\u2019s.,-1\u0130\u00e9 \n", max_size=12), min_size=1, max_size=4))
+def test_options_tokenised_together_are_tokenised_each(choices):
+    joined = set(normalized_tokens(_OPTION_SEPARATOR.join(choices)))
+    assert joined == {t for choice in choices for t in normalized_tokens(choice)}
