@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import random
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import ClassVar
 
@@ -24,6 +25,7 @@ from builder.perturbations.base import register
 from builder.perturbations.lexicon import CONTRACTIONS, PARTICIPLES, expand_contractions, match_case
 from builder.perturbations.protected import WORD
 from builder.perturbations.text import (
+    TEXT_CACHE_SIZE,
     TextPerturbation,
     bernoulli_indices,
     check_rate,
@@ -61,7 +63,7 @@ def _keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
 KEY_NEIGHBOURS = _keyboard_neighbours(("qwertyuiop", "asdfghjkl", "zxcvbnm"))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=TEXT_CACHE_SIZE)
 def _typo_words(text: str, protected: frozenset[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The editable words (piece indices) and their cumulative lengths (letters up to each word's end)."""
     indices = editable_words(text, protected)
@@ -115,7 +117,12 @@ class _CharEdit(TextPerturbation):
     def __post_init__(self) -> None:
         check_rate(f"{self.name} p", self.p)
 
-    def positions(self, word: str) -> list[int]:
+    def eligible(self, pieces: tuple[str, ...], indices: tuple[int, ...]) -> Sequence[int]:
+        """The editable words (piece indices) that have a position to edit: all of them by default,
+        since every word of 3+ letters has a letter to drop and one to insert after."""
+        return indices
+
+    def positions(self, word: str) -> Sequence[int]:
         raise NotImplementedError
 
     def apply_at(self, word: str, i: int, rng: random.Random) -> str:
@@ -123,7 +130,7 @@ class _CharEdit(TextPerturbation):
 
     def edit(self, text: str, rng: random.Random, protected: frozenset[str]) -> str:
         pieces = word_pieces(text)
-        indices = [i for i in editable_words(text, protected, min_len=3) if self.positions(pieces[i])]
+        indices = self.eligible(pieces, editable_words(text, protected, min_len=3))
         chosen = bernoulli_indices(len(indices), self.p, rng)
         if not chosen:
             return text
@@ -140,11 +147,20 @@ class CharSwap(_CharEdit):
         "Swaps two adjacent different letters (not the first) in each word chosen with probability p"
     )
 
+    def eligible(self, pieces: tuple[str, ...], indices: tuple[int, ...]) -> Sequence[int]:
+        """Words with two different letters after the first (`positions` not empty), without listing
+        the positions of every word: only the chosen ones need them."""
+        return [i for i in indices if len(set(pieces[i][1:])) > 1]
+
     def positions(self, word: str) -> list[int]:
         return [i for i in range(1, len(word) - 1) if word[i] != word[i + 1]]
 
     def apply_at(self, word: str, i: int, rng: random.Random) -> str:
         return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+# `positions` of the two edits below are ranges: `rng.choice` draws the same index from a range as
+# from the list of its items, without building the list.
 
 
 @register
@@ -153,8 +169,8 @@ class CharDrop(_CharEdit):
     name: ClassVar[str] = "char_drop"
     description: ClassVar[str] = "Deletes one letter (not the first) of each word chosen with probability p"
 
-    def positions(self, word: str) -> list[int]:
-        return list(range(1, len(word)))
+    def positions(self, word: str) -> range:
+        return range(1, len(word))
 
     def apply_at(self, word: str, i: int, rng: random.Random) -> str:
         return word[:i] + word[i + 1 :]
@@ -168,8 +184,8 @@ class CharInsert(_CharEdit):
         "Inserts a keyboard neighbour after one letter of each word chosen with probability p"
     )
 
-    def positions(self, word: str) -> list[int]:
-        return list(range(len(word)))
+    def positions(self, word: str) -> range:
+        return range(len(word))
 
     def apply_at(self, word: str, i: int, rng: random.Random) -> str:
         extra = rng.choice(KEY_NEIGHBOURS[word[i]])  # editable words are lower-case ASCII

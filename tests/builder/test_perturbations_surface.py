@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import re
@@ -12,7 +13,8 @@ from builder.perturbations import create
 from builder.perturbations.lexicon import expand_contractions
 from builder.perturbations.protected import protected_tokens
 from builder.perturbations.surface import _CONTRACT, KEY_NEIGHBOURS, contract, misspell_edit, misspellings
-from builder.perturbations.text import bernoulli_indices, editable_words, word_pieces
+from builder.perturbations.text import bernoulli_indices, editable_words, with_fields, word_pieces
+from builder.tasks import Example
 from tests.builder.perturbation_data import classification, mc, mmlu_examples
 
 
@@ -257,3 +259,11 @@ def test_every_listed_expansion_contracts_and_expands_back():
         following = "seen" if expansion.endswith("have") else "go"
         assert contract(f"{expansion} {following}") == f"{contraction} {following}", expansion
         assert expand_contractions(f"{contraction} {following}") == f"{expansion} {following}", contraction
+
+
+def test_with_fields_is_dataclasses_replace():
+    example = mc("Which is it?", choices=("a", "b"))
+    changed = with_fields(example, {"question": "Which one is it?"})
+    assert changed == dataclasses.replace(example, question="Which one is it?")
+    assert vars(changed) == vars(dataclasses.replace(example, question="Which one is it?"))
+    assert not hasattr(Example, "__post_init__")  # with_fields skips __init__: nothing may run there
