@@ -150,7 +150,7 @@ class CharSwap(_CharEdit):
     def eligible(self, pieces: tuple[str, ...], indices: tuple[int, ...]) -> Sequence[int]:
         """Words with two different letters after the first (`positions` not empty), without listing
         the positions of every word: only the chosen ones need them."""
-        return [i for i in indices if len(set(pieces[i][1:])) > 1]
+        return [i for i in indices if (w := pieces[i])[1:] != w[1] * (len(w) - 1)]  # not one letter repeated
 
     def positions(self, word: str) -> list[int]:
         return [i for i in range(1, len(word) - 1) if word[i] != word[i + 1]]
