@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -121,9 +122,11 @@ def py(script: str, *args: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- sections
 
 
-def section_perturb(quick: bool) -> dict:
+def section_perturb(quick: bool, only_peers: list[str] | None = None) -> dict:
     out = OUT / "perturb.json"
     extra = ["--rows", "1000", "--runs", "2", "--peer-budget", "5"] if quick else []
+    if only_peers:
+        extra += ["--only-peers", *only_peers]
     code, _, meta = run_logged(py("bench/bench_vs_perturb.py", "--json", str(out), *extra), "perturb")
     return {**meta, "result": json.loads(out.read_text()) if code == 0 else None}
 
@@ -359,6 +362,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run these sections, keep the others")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not for publishing")
     parser.add_argument("--render", action="store_true", help="only re-render the report from the sections")
+    parser.add_argument(
+        "--perturb-peers",
+        nargs="*",
+        metavar="FACTORY",
+        help="the perturb section against these peers only, e.g. nlpaug's (textattack's take an hour)",
+    )
     args = parser.parse_args()
     invocation = "python bench/run_all.py" + "".join(f" {a}" for a in sys.argv[1:])
     OUT.mkdir(parents=True, exist_ok=True)
@@ -368,7 +377,7 @@ def main() -> None:
         info = machine()
         (OUT / "section-machine.json").write_text(json.dumps(info, indent=1))
         runners = {
-            "perturb": section_perturb,
+            "perturb": functools.partial(section_perturb, only_peers=args.perturb_peers),
             "perturb_precomputed": section_perturb_precomputed,
             "score": section_score,
             "build": section_build,
