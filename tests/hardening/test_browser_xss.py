@@ -23,20 +23,11 @@ from gradio_client import Client, handle_file
 from robustboard.atomic import dumps_json
 from submissions.limits import Limits
 from submissions.store import LocalBackend, Store
+from tests.browser import chromium
 from tests.hardening.conftest import CORPUS, serve_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "hardening"
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>window.__pwned = 1; alert(2)</script>"
@@ -102,13 +93,8 @@ def app(release, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app):
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
         tab = context.new_page()
         tab.dialogs, tab.errors, tab.requested = [], [], []
@@ -123,7 +109,6 @@ def page(app):
         tab.on("request", lambda r: tab.requested.append(r.url))
         tab.goto(app["url"])
         yield tab
-        browser.close()
 
 
 def settle(page) -> None:

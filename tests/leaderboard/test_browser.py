@@ -9,30 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "leaderboard"
 
 
 @pytest.fixture(scope="module")
 def page(running_app):
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         tab = context.new_page()
         problems: list[str] = []
@@ -43,7 +30,6 @@ def page(running_app):
         tab.problems = problems
         tab.goto(running_app["url"])
         yield tab
-        browser.close()
 
 
 def settle(page) -> None:
